@@ -1,0 +1,56 @@
+"""Durable account state. An account is one person; their credentials hang off it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.db import Base, UTCDateTime, utcnow
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(200), unique=True)
+    # "citizen" | "professional" | "staff" | "operator"
+    kind: Mapped[str] = mapped_column(String(20), default="citizen")
+    # "active" | "locked" | "disabled"
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    password_hash: Mapped[str | None] = mapped_column(String(300), default=None)
+    given_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    family_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    birthdate: Mapped[date | None] = mapped_column(Date, default=None)
+    gender: Mapped[str | None] = mapped_column(String(20), default=None)
+    locale: Mapped[str | None] = mapped_column(String(10), default=None)
+    # Identity assurance and domain links, filled by enrollment (citizens) and the directory (professionals).
+    identity: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    national_id: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Consent(Base):
+    """Remembered consent: the scopes a person granted one client."""
+
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("account_id", "client_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
+    scopes: Mapped[str] = mapped_column(String(2000))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+Index("ix_consents_account", Consent.account_id)

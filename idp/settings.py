@@ -1,0 +1,221 @@
+"""Settings: one frozen object read from `MANDAT_*` environment variables, each documented where it is defined.
+
+`Settings.from_env()` validates everything at start-up and raises `ConfigurationError` naming the variable.
+Dev-only defaults (in-process store, generated dev keys, demo data) are reported by `dev_warnings()` and
+logged loudly by `create_app`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from idp.errors import ConfigurationError
+
+T = TypeVar("T")
+
+__all__ = ["Settings"]
+
+
+def _env(name: str, default: str | None = None, *, doc: str) -> Any:
+    """Declare a setting: the field's metadata keeps its variable name and documentation."""
+    return field(default=default, metadata={"env": name, "doc": doc})
+
+
+def _int(name: str, raw: str, minimum: int = 0) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # --- identity of the provider ---------------------------------------------------------------------
+    issuer: str = _env(
+        "MANDAT_ISSUER", "http://localhost:8000",
+        doc="Issuer URL published in discovery and in every token (`iss`). https is required except on "
+        "localhost/127.0.0.1. No trailing slash, no query or fragment.",
+    )
+    # --- storage ----------------------------------------------------------------------------------------
+    database_url: str = _env(
+        "MANDAT_DATABASE_URL", "sqlite+aiosqlite:///./var/mandat.db",
+        doc="SQLAlchemy async URL for durable state. `sqlite+aiosqlite:///path` (embedded default) or "
+        "`postgresql+asyncpg://user:pass@host/db` (production).",
+    )
+    redis_url: str | None = _env(
+        "MANDAT_REDIS_URL", None,
+        doc="Redis URL for ephemeral state (codes, sessions, challenges, counters). Unset: the in-process "
+        "store, which is only correct with one server process.",
+    )
+    keys_dir: str = _env(
+        "MANDAT_KEYS_DIR", "./keys",
+        doc="Folder holding the signing keys (JWK files, mode 0600) and the server secret. Generated on "
+        "first start when empty.",
+    )
+    # --- token lifetimes (seconds) --------------------------------------------------------------------
+    code_ttl: int = _env("MANDAT_CODE_TTL", "60", doc="Authorization code lifetime; at most 60 s.")
+    access_token_ttl: int = _env("MANDAT_ACCESS_TOKEN_TTL", "600", doc="Access token lifetime.")
+    id_token_ttl: int = _env("MANDAT_ID_TOKEN_TTL", "600", doc="ID token lifetime.")
+    refresh_token_ttl: int = _env(
+        "MANDAT_REFRESH_TOKEN_TTL", "86400",
+        doc="Idle lifetime of one refresh token; each rotation issues a new one with this lifetime, capped "
+        "by the grant's absolute lifetime.",
+    )
+    grant_absolute_ttl: int = _env(
+        "MANDAT_GRANT_ABSOLUTE_TTL", "2592000",
+        doc="Absolute lifetime of a grant (and so of its refresh tokens) without `offline_access`: 30 days.",
+    )
+    offline_grant_absolute_ttl: int = _env(
+        "MANDAT_OFFLINE_GRANT_ABSOLUTE_TTL", "15552000",
+        doc="Absolute lifetime of a grant with `offline_access` (survives logout): 180 days.",
+    )
+    # --- keys ---------------------------------------------------------------------------------------------
+    key_activation_delay: int = _env(
+        "MANDAT_KEY_ACTIVATION_DELAY", "86400",
+        doc="Seconds between `keys rotate` publishing a new key and using it to sign, so relying parties "
+        "that cache /jwks pick it up first.",
+    )
+    jwks_cache_seconds: int = _env(
+        "MANDAT_JWKS_CACHE_SECONDS", "300", doc="Cache-Control max-age on /jwks and discovery.",
+    )
+    # --- sessions and login -------------------------------------------------------------------------------
+    session_idle_ttl: int = _env(
+        "MANDAT_SESSION_IDLE_TTL", "1800", doc="SSO session idle timeout below eidas3 (eidas3: 15 min)."
+    )
+    session_absolute_ttl: int = _env(
+        "MANDAT_SESSION_ABSOLUTE_TTL", "43200", doc="SSO session absolute lifetime (12 h)."
+    )
+    interaction_ttl: int = _env(
+        "MANDAT_INTERACTION_TTL", "900", doc="How long a login/consent transaction stays open."
+    )
+    login_max_failures: int = _env(
+        "MANDAT_LOGIN_MAX_FAILURES", "5",
+        doc="Failed passwords per account (and per account+IP) before an exponential backoff starts.",
+    )
+    login_ip_max_failures: int = _env(
+        "MANDAT_LOGIN_IP_MAX_FAILURES", "50", doc="Failed logins per IP per 15 minutes before refusing."
+    )
+    argon2_time_cost: int = _env("MANDAT_ARGON2_TIME_COST", "3", doc="argon2id passes (RFC 9106).")
+    argon2_memory_kib: int = _env("MANDAT_ARGON2_MEMORY_KIB", "65536", doc="argon2id memory in KiB.")
+    argon2_parallelism: int = _env("MANDAT_ARGON2_PARALLELISM", "4", doc="argon2id lanes.")
+    # --- clients --------------------------------------------------------------------------------------------
+    client_cache_seconds: int = _env(
+        "MANDAT_CLIENT_CACHE_SECONDS", "30",
+        doc="How long a process keeps a client in memory; client changes reach every process within it.",
+    )
+    # --- HTTP -------------------------------------------------------------------------------------------------
+    max_body_bytes: int = _env(
+        "MANDAT_MAX_BODY_BYTES", "65536", doc="Largest accepted request body; larger gets 413."
+    )
+    default_locale: str = _env("MANDAT_DEFAULT_LOCALE", "fr", doc="Page language when nothing else says.")
+    trusted_proxies: str = _env(
+        "MANDAT_TRUSTED_PROXIES", "",
+        doc="Comma-separated addresses whose X-Forwarded-For (and client-certificate header) is believed.",
+    )
+    # --- demo ---------------------------------------------------------------------------------------------------
+    demo: bool = _env(
+        "MANDAT_DEMO", "false",
+        doc="Demo mode: seeds demo data on `serve` and shows the letters outbox page. Never in production.",
+    )
+    environ: Mapping[str, str] = field(default_factory=dict, metadata={"doc": "Raw environment, for "
+                                       "domain settings (cards, enrollment, passkeys) to read their own."})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f.metadata.get("env")
+            if name is None:
+                continue
+            raw = env.get(name, f.default)
+            if raw is None:
+                values[f.name] = None
+                continue
+            kind = f.type if isinstance(f.type, str) else f.type.__name__
+            if kind.startswith("int"):
+                values[f.name] = _int(name, str(raw))
+            elif kind.startswith("bool"):
+                values[f.name] = _bool(name, str(raw))
+            else:
+                values[f.name] = str(raw)
+        values.update(overrides)
+        values["environ"] = env
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        issuer = urlsplit(self.issuer)
+        if issuer.scheme not in {"http", "https"} or not issuer.hostname:
+            raise ConfigurationError(f"MANDAT_ISSUER must be an absolute URL, got {self.issuer!r}")
+        if issuer.scheme == "http" and issuer.hostname not in {"localhost", "127.0.0.1"}:
+            raise ConfigurationError("MANDAT_ISSUER must use https outside localhost")
+        if issuer.query or issuer.fragment or self.issuer.endswith("/"):
+            raise ConfigurationError("MANDAT_ISSUER must have no query, fragment or trailing slash")
+        if not (self.database_url.startswith("sqlite+aiosqlite://")
+                or self.database_url.startswith("postgresql+asyncpg://")):
+            raise ConfigurationError(
+                "MANDAT_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        if self.redis_url is not None and urlsplit(self.redis_url).scheme not in {"redis", "rediss", "unix"}:
+            raise ConfigurationError("MANDAT_REDIS_URL must be a redis://, rediss:// or unix:// URL")
+        if not 1 <= self.code_ttl <= 60:
+            raise ConfigurationError("MANDAT_CODE_TTL must be between 1 and 60 seconds")
+        if self.default_locale not in {"fr", "en"}:
+            raise ConfigurationError("MANDAT_DEFAULT_LOCALE must be fr or en")
+        for name in ("access_token_ttl", "id_token_ttl", "refresh_token_ttl", "session_idle_ttl",
+                     "session_absolute_ttl", "interaction_ttl", "max_body_bytes"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"{self.env_name(name)} must be positive")
+
+    @classmethod
+    def env_name(cls, attribute: str) -> str:
+        return str(next(f.metadata["env"] for f in fields(cls) if f.name == attribute))
+
+    @property
+    def keys_path(self) -> Path:
+        return Path(self.keys_dir)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return urlsplit(self.issuer).hostname not in {"localhost", "127.0.0.1"}
+
+    @property
+    def proxies(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
+
+    @property
+    def max_token_ttl(self) -> int:
+        return max(self.access_token_ttl, self.id_token_ttl)
+
+    def dev_warnings(self) -> list[str]:
+        warnings = []
+        if self.redis_url is None:
+            warnings.append("MANDAT_REDIS_URL is unset: using the in-process store (one server process only)")
+        if self.database_url.startswith("sqlite"):
+            warnings.append("MANDAT_DATABASE_URL is SQLite: fine for one process and demos, not production")
+        if self.demo:
+            warnings.append("MANDAT_DEMO is on: demo accounts and the letters outbox page are exposed")
+        return warnings
+
+    def domain(self, factory: Callable[[Mapping[str, str]], T]) -> T:
+        """Build a domain's own settings object (e.g. `CardSettings.from_env`) from the same environment."""
+        return factory(self.environ)
