@@ -67,7 +67,7 @@ class MemoryStore:
         for _ in range(64):
             if not heap or heap[0][0] > now:
                 return
-            expires, key = heapq.heappop(heap)
+            _expires, key = heapq.heappop(heap)
             item = self._values.get(key)
             if item is not None and item[0] <= now:
                 del self._values[key]
