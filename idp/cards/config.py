@@ -1,0 +1,180 @@
+"""Card settings (`MANDAT_CARDS_*`), each documented where it is defined.
+
+Built with `settings.domain(CardSettings.from_env)`. Trust anchors, intermediates and CRLs always come from
+files named here: production anchors (IGC-Santé) are never compiled into the code, and the test PKI made by
+`make-test-pki` is just another set of files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from idp.errors import ConfigurationError
+
+__all__ = ["CardSettings"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _setting(name: str, default: str | None, *, doc: str) -> Any:
+    return field(default=default, metadata={"env": name, "doc": doc})
+
+
+def _origin(name: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path not in {"", "/"} \
+            or parts.query or parts.fragment:
+        raise ConfigurationError(f"{name} must be an origin such as https://idp.example, got {raw!r}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _list(raw: str | None) -> tuple[str, ...]:
+    return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class CardSettings:
+    trust_anchors: str | None = _setting(
+        "MANDAT_CARDS_TRUST_ANCHORS", None,
+        doc="PEM bundle of the root certificates card chains must lead to (production: the IGC-Santé roots). "
+        "Unset: card sign-in is disabled and has no route.",
+    )
+    intermediates: str | None = _setting(
+        "MANDAT_CARDS_INTERMEDIATES", None,
+        doc="PEM bundle of intermediate CAs (e.g. \"AC IGC-SANTE ELEMENTAIRE PERSONNES\"). Cards only hold "
+        "their own certificate, so the server supplies the rest of the path.",
+    )
+    crl_paths: tuple[str, ...] = _setting(
+        "MANDAT_CARDS_CRL_PATHS", "",
+        doc="Comma-separated CRL files (DER or PEM), one per issuing CA. Reloaded when changed on disk.",
+    )
+    crl_urls: tuple[str, ...] = _setting(
+        "MANDAT_CARDS_CRL_URLS", "",
+        doc="Comma-separated http(s) URLs of CRLs to download (the CAs' distribution points), in addition to "
+        "the files.",
+    )
+    crl_refresh_seconds: int = _setting(
+        "MANDAT_CARDS_CRL_REFRESH_SECONDS", "300",
+        doc="How often CRL files are re-read and CRL URLs re-downloaded.",
+    )
+    require_crl: bool = _setting(
+        "MANDAT_CARDS_REQUIRE_CRL", "true",
+        doc="Refuse a card (revocation_unknown) when no valid, current CRL covers its issuer. Turn off only "
+        "in development: off means a revoked card may be accepted.",
+    )
+    challenge_ttl: int = _setting(
+        "MANDAT_CARDS_CHALLENGE_TTL", "120",
+        doc="Seconds a card challenge stays valid. It is also single use.",
+    )
+    client_cert_header: str = _setting(
+        "MANDAT_CARDS_CLIENT_CERT_HEADER", "X-SSL-Client-Cert",
+        doc="Header in which the TLS-terminating proxy forwards the URL-escaped PEM client certificate "
+        "(nginx `$ssl_client_escaped_cert`). Believed only from MANDAT_TRUSTED_PROXIES; always re-validated.",
+    )
+    agent_idp_origin: str | None = _setting(
+        "MANDAT_CARDS_AGENT_IDP_ORIGIN", None,
+        doc="The only web origin the local card agent answers (CORS). Unset: the origin of MANDAT_ISSUER.",
+    )
+    agent_port: int = _setting(
+        "MANDAT_CARDS_AGENT_PORT", "24365",
+        doc="Loopback port of the card agent; the login page calls http://127.0.0.1:<port>.",
+    )
+    agent_reader: str | None = _setting(
+        "MANDAT_CARDS_AGENT_READER", None,
+        doc="Substring of the reader name the agent uses. Unset: the first reader holding a card.",
+    )
+    directory_batch_size: int = _setting(
+        "MANDAT_CARDS_DIRECTORY_BATCH_SIZE", "1000",
+        doc="Rows per transaction when importing the professional directory.",
+    )
+    issuer: str = _setting(
+        "MANDAT_ISSUER", "http://localhost:8000",
+        doc="Read from the core settings: the agent defaults to its origin, and card signatures are bound to it.",
+    )
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> CardSettings:
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = str(f.metadata["env"])
+            raw = env.get(name, f.default)
+            kind = str(f.type)
+            if raw is None:
+                values[f.name] = None
+            elif kind.startswith("int"):
+                values[f.name] = cls._int(name, str(raw))
+            elif kind.startswith("bool"):
+                values[f.name] = cls._bool(name, str(raw))
+            elif kind.startswith("tuple"):
+                values[f.name] = _list(str(raw))
+            else:
+                values[f.name] = str(raw) or None if kind.endswith("None") else str(raw)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    @staticmethod
+    def _int(name: str, raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+        if value <= 0:
+            raise ConfigurationError(f"{name} must be positive, got {value}")
+        return value
+
+    @staticmethod
+    def _bool(name: str, raw: str) -> bool:
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+
+    def validate(self) -> None:
+        for name in ("trust_anchors", "intermediates"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ConfigurationError(f"{self.env_name(name)}: no such file {path!r}")
+        for path in self.crl_paths:
+            if not Path(path).is_file():
+                raise ConfigurationError(f"MANDAT_CARDS_CRL_PATHS: no such file {path!r}")
+        for url in self.crl_urls:
+            if urlsplit(url).scheme not in {"http", "https"}:
+                raise ConfigurationError(f"MANDAT_CARDS_CRL_URLS: not an http(s) URL: {url!r}")
+        if self.agent_idp_origin is not None:
+            _origin("MANDAT_CARDS_AGENT_IDP_ORIGIN", self.agent_idp_origin)
+        if self.agent_port > 65535:
+            raise ConfigurationError("MANDAT_CARDS_AGENT_PORT must be a TCP port")
+        if not 10 <= self.challenge_ttl <= 600:
+            raise ConfigurationError("MANDAT_CARDS_CHALLENGE_TTL must be between 10 and 600 seconds")
+
+    @classmethod
+    def env_name(cls, attribute: str) -> str:
+        return str(next(f.metadata["env"] for f in fields(cls) if f.name == attribute))
+
+    @property
+    def enabled(self) -> bool:
+        """Card sign-in needs trust anchors; without them the feature is off and has no route."""
+        return self.trust_anchors is not None
+
+    @property
+    def idp_origin(self) -> str:
+        """The origin the agent answers and card signatures are bound to."""
+        if self.agent_idp_origin is not None:
+            return _origin("MANDAT_CARDS_AGENT_IDP_ORIGIN", self.agent_idp_origin)
+        return _origin("MANDAT_ISSUER", self.issuer)
+
+    def dev_warnings(self) -> list[str]:
+        warnings = []
+        if self.enabled and not self.require_crl:
+            warnings.append("MANDAT_CARDS_REQUIRE_CRL is off: revoked cards may be accepted")
+        if self.enabled and not (self.crl_paths or self.crl_urls):
+            warnings.append("no MANDAT_CARDS_CRL_PATHS / MANDAT_CARDS_CRL_URLS: revocation cannot be checked")
+        return warnings
