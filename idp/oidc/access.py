@@ -1,0 +1,58 @@
+"""Validating our own access tokens (for userinfo and introspection): signature, type, issuer, expiry, and
+revocation (the token's `jti`, or its grant)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from idp.oidc.jose import JoseFailure, unverified_header, verify_jwt
+from idp.oidc.models import Grant
+from idp.oidc.provider import Provider
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    claims: dict[str, Any]
+    grant: Grant | None
+
+
+class TokenRejected(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def validate_access_token(provider: Provider, token: str) -> AccessToken:
+    try:
+        kid = unverified_header(token).get("kid")
+    except JoseFailure as exc:
+        raise TokenRejected(exc.reason) from None
+    key = provider.keystore.by_kid(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise TokenRejected("unknown kid")
+    try:
+        _header, claims = verify_jwt(token, key, algorithms=[key.alg], typ="at+jwt")
+    except JoseFailure as exc:
+        raise TokenRejected(exc.reason) from None
+    if claims.get("iss") != provider.config.issuer:
+        raise TokenRejected("wrong issuer")
+    exp = claims.get("exp")
+    if not isinstance(exp, int) or exp <= provider.now():
+        raise TokenRejected("expired")
+    jti = claims.get("jti")
+    if isinstance(jti, str) and await provider.store.get(f"revoked_jti:{jti}") is not None:
+        raise TokenRejected("revoked")
+    grant = None
+    grant_id = claims.get("gid")
+    if isinstance(grant_id, str):
+        grant = await provider.grants.get(grant_id)
+        if grant is None or grant.revoked:
+            raise TokenRejected("grant revoked")
+    return AccessToken(claims, grant)
+
+
+async def revoke_access_token(provider: Provider, claims: dict[str, Any]) -> None:
+    jti, exp = claims.get("jti"), claims.get("exp")
+    if isinstance(jti, str) and isinstance(exp, int):
+        await provider.store.put(f"revoked_jti:{jti}", b"1", max(1, exp - provider.now() + 60))

@@ -1,0 +1,62 @@
+"""refresh_token grant with rotation and reuse detection (RFC 6749 §6, RFC 9700 §4.14.2).
+
+Each refresh token works once. Presenting a used one means it leaked (or the legitimate client raced itself):
+the whole grant is revoked and every token it holds stops working.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from idp.oidc import errors
+from idp.oidc.grants.common import mint_tokens, refresh_expiry
+from idp.oidc.models import Client, Grant, OidcRequest
+from idp.oidc.provider import Provider
+from idp.oidc.tokens import token_hash
+
+GRANT_TYPE = "refresh_token"
+
+
+async def handle(provider: Provider, client: Client, request: OidcRequest) -> dict[str, Any]:
+    raw = request.get("refresh_token")
+    if raw is None:
+        raise errors.InvalidRequest("refresh_token is missing")
+    if len(raw) > 256:
+        raise errors.InvalidGrant("refresh token is invalid")
+    token_key = token_hash(provider, raw)
+    now = provider.clock()
+    found = await provider.grants.find_refresh_token(token_key)
+    if found.status == "unknown" or found.grant is None:
+        raise errors.InvalidGrant("refresh token is invalid")
+    if found.client_id != client.client_id:
+        raise errors.InvalidGrant("refresh token was issued to another client")
+    outcome = await provider.grants.use_refresh_token(token_key, now)
+    grant = outcome.grant
+    assert grant is not None
+    if outcome.status == "reused":
+        await provider.grants.revoke(grant.id, "refresh_reuse")
+        provider.audit.record("oidc:refresh:reused", actor=grant.account_id, client_id=client.client_id,
+                              ip=request.client_ip, grant_id=grant.id)
+        raise errors.InvalidGrant("refresh token was already used; the grant is revoked")
+    if grant.revoked:
+        raise errors.InvalidGrant("the grant was revoked")
+    if outcome.expires_at <= now or grant.expires_at <= now:
+        raise errors.InvalidGrant("refresh token expired")
+    scopes = grant.scopes
+    asked = request.get("scope")
+    if asked is not None:
+        narrowed = tuple(dict.fromkeys(asked.split()))
+        if not set(narrowed) <= set(grant.scopes):
+            raise errors.InvalidScope("scope exceeds what was granted")
+        scopes = narrowed
+    if not await provider.accounts.is_active(grant.account_id):
+        raise errors.InvalidGrant("the account is no longer active")
+    issued = Grant(id=grant.id, client_id=grant.client_id, account_id=grant.account_id, scopes=scopes,
+                   acr=grant.acr, amr=grant.amr, auth_time=grant.auth_time, sid=grant.sid,
+                   expires_at=grant.expires_at, claims=grant.claims)
+    response, refresh_hash = await mint_tokens(provider, client, issued, nonce=None, with_refresh=True)
+    assert refresh_hash is not None
+    await provider.grants.add_refresh_token(grant.id, client.client_id, refresh_hash, refresh_expiry(provider, grant))
+    provider.audit.record("oidc:token:refreshed", actor=grant.account_id, client_id=client.client_id,
+                          ip=request.client_ip, grant_id=grant.id)
+    return response

@@ -1,0 +1,58 @@
+"""Small storage protocols, one per capability (fosite style). Adapters live outside idp/oidc."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from idp.oidc.jose import PublicKeySet
+from idp.oidc.models import Client, Grant, RefreshOutcome
+
+
+class ClientStore(Protocol):
+    async def get(self, client_id: str) -> Client | None:
+        """The enabled client, or None. Implementations cache: this is on every token request."""
+
+    async def public_keys(self, client: Client) -> PublicKeySet:
+        """The client's JWKS (registered inline or fetched from jwks_uri) for private_key_jwt."""
+
+
+class GrantStore(Protocol):
+    async def create(self, grant: Grant, refresh_token_hash: str | None, refresh_expires_at: float) -> None:
+        """Persist a new grant and, optionally, its first refresh token (hash only)."""
+
+    async def get(self, grant_id: str) -> Grant | None: ...
+
+    async def use_refresh_token(self, token_hash: str, now: float) -> RefreshOutcome:
+        """Atomically mark the token used. A second call for the same token returns status `reused`."""
+
+    async def add_refresh_token(self, grant_id: str, client_id: str, token_hash: str, expires_at: float) -> None: ...
+
+    async def find_refresh_token(self, token_hash: str) -> RefreshOutcome:
+        """Read-only lookup for introspection and revocation."""
+
+    async def revoke(self, grant_id: str, reason: str) -> None:
+        """Revoke a grant and every refresh token it holds."""
+
+    async def revoke_for_session(self, sid: str, reason: str) -> list[str]:
+        """Revoke the session-bound grants (those without offline_access) of an SSO session."""
+
+
+class ConsentStore(Protocol):
+    async def granted_scopes(self, account_id: str, client_id: str) -> frozenset[str]: ...
+
+    async def remember(self, account_id: str, client_id: str, scopes: Iterable[str]) -> None: ...
+
+
+class AccountStore(Protocol):
+    async def is_active(self, account_id: str) -> bool: ...
+
+    async def claims(self, account_id: str, scopes: frozenset[str], requested: frozenset[str],
+                     client: Client) -> dict[str, Any]:
+        """Claims for these scopes plus individually requested claim names (OIDC `claims` parameter)."""
+
+
+class AuditSink(Protocol):
+    def record(self, tag: str, *, actor: str | None = None, subject: str | None = None,
+               client_id: str | None = None, ip: str | None = None, **detail: Any) -> None:
+        """Queue an audit event (`source:subject:action` tag). Never blocks the request."""

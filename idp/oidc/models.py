@@ -1,0 +1,139 @@
+"""Plain data the protocol engine works on. No framework, no ORM: storage adapters build these."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# Scopes Mandat itself understands; a client's allow-list narrows them, domain packages may add more.
+STANDARD_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    client_id: str
+    name: str
+    auth_method: str  # client_secret_basic | client_secret_post | private_key_jwt | none
+    redirect_uris: tuple[str, ...]
+    scopes: frozenset[str]
+    grant_types: frozenset[str]
+    secret_hash: str | None = None
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    jwks: Mapping[str, Any] | None = None
+    jwks_uri: str | None = None
+    subject_type: str = "pairwise"
+    sector_identifier: str | None = None
+    first_party: bool = False
+
+    @property
+    def is_public(self) -> bool:
+        return self.auth_method == "none"
+
+
+@dataclass(frozen=True, slots=True)
+class OidcRequest:
+    """A normalised HTTP request: single-valued parameters, lower-case header names."""
+
+    method: str
+    params: Mapping[str, str]
+    headers: Mapping[str, str] = field(default_factory=dict)
+    client_ip: str = ""
+    # Names that appeared more than once: RFC 6749 §3.1 forbids repeating a parameter.
+    repeated: frozenset[str] = frozenset()
+    endpoint_url: str = ""
+
+    def get(self, name: str) -> str | None:
+        value = self.params.get(name)
+        return value if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class Authentication:
+    """What we know about how the person authenticated (an SSO session, or a fresh login)."""
+
+    account_id: str
+    auth_time: int
+    acr: str
+    amr: tuple[str, ...]
+    sid: str
+
+
+@dataclass(slots=True)
+class AuthorizationRequest:
+    """A validated authorization request, stored with the interaction while the person logs in/consents."""
+
+    client_id: str
+    redirect_uri: str
+    scopes: tuple[str, ...]
+    state: str | None
+    nonce: str | None
+    code_challenge: str
+    response_mode: str
+    prompt: frozenset[str] = frozenset()
+    max_age: int | None = None
+    acr_values: tuple[str, ...] = ()
+    claims: dict[str, Any] | None = None
+    login_hint: str | None = None
+    ui_locales: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id, "redirect_uri": self.redirect_uri, "scopes": list(self.scopes),
+            "state": self.state, "nonce": self.nonce, "code_challenge": self.code_challenge,
+            "response_mode": self.response_mode, "prompt": sorted(self.prompt), "max_age": self.max_age,
+            "acr_values": list(self.acr_values), "claims": self.claims, "login_hint": self.login_hint,
+            "ui_locales": list(self.ui_locales),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuthorizationRequest:
+        return cls(
+            client_id=data["client_id"], redirect_uri=data["redirect_uri"], scopes=tuple(data["scopes"]),
+            state=data["state"], nonce=data["nonce"], code_challenge=data["code_challenge"],
+            response_mode=data["response_mode"], prompt=frozenset(data["prompt"]), max_age=data["max_age"],
+            acr_values=tuple(data["acr_values"]), claims=data["claims"], login_hint=data["login_hint"],
+            ui_locales=tuple(data["ui_locales"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    id: str
+    client_id: str
+    account_id: str
+    scopes: tuple[str, ...]
+    acr: str
+    amr: tuple[str, ...]
+    auth_time: int
+    sid: str | None
+    expires_at: float
+    revoked: bool = False
+    claims: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshOutcome:
+    """Result of atomically marking a refresh token used. `status`: ok | reused | unknown."""
+
+    status: str
+    grant: Grant | None = None
+    client_id: str | None = None
+    expires_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """Where the authorization endpoint sends the browser, and how (query, or an auto-posting form)."""
+
+    url: str
+    params: dict[str, str]
+    response_mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class NeedsInteraction:
+    """The person must log in or consent: the HTTP layer sends the browser to /interaction/{uid}."""
+
+    uid: str
+    browser_binding: str

@@ -1,0 +1,92 @@
+"""The protocol engine's configuration and dependencies, assembled once by `create_app`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from idp.oidc.interfaces import AccountStore, AuditSink, ClientStore, ConsentStore, GrantStore
+from idp.oidc.keystore import KeyStore
+from idp.store import EphemeralStore
+
+# Assurance levels in increasing order (DESIGN.md §5). `acr` comparisons go through `acr_rank`.
+ACR_LEVELS = ("eidas1", "eidas2", "eidas3")
+
+
+def acr_rank(acr: str | None) -> int:
+    return ACR_LEVELS.index(acr) + 1 if acr in ACR_LEVELS else 0
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    issuer: str
+    code_ttl: int = 60
+    access_token_ttl: int = 600
+    id_token_ttl: int = 600
+    refresh_token_ttl: int = 86400
+    grant_absolute_ttl: int = 2592000
+    offline_grant_absolute_ttl: int = 15552000
+    interaction_ttl: int = 900
+    session_idle_ttl: int = 1800
+    session_absolute_ttl: int = 43200
+    # eidas3 sessions are short (DESIGN.md §5): 15 min idle.
+    session_idle_ttl_high: int = 900
+    scopes_supported: tuple[str, ...] = ("openid", "profile", "email", "offline_access")
+    claims_supported: tuple[str, ...] = ()
+    acr_values_supported: tuple[str, ...] = ACR_LEVELS
+    default_acr: str = "eidas1"
+
+    @property
+    def authorization_endpoint(self) -> str:
+        return self.issuer + "/authorize"
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.issuer + "/token"
+
+    @property
+    def userinfo_endpoint(self) -> str:
+        return self.issuer + "/userinfo"
+
+    @property
+    def jwks_uri(self) -> str:
+        return self.issuer + "/jwks"
+
+    @property
+    def introspection_endpoint(self) -> str:
+        return self.issuer + "/token/introspect"
+
+    @property
+    def revocation_endpoint(self) -> str:
+        return self.issuer + "/token/revoke"
+
+    @property
+    def end_session_endpoint(self) -> str:
+        return self.issuer + "/session/end"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderKeys:
+    """HMAC keys derived from the server secret, one per purpose."""
+
+    client_secret: bytes
+    pairwise: bytes
+    token_hash: bytes
+
+
+@dataclass(slots=True)
+class Provider:
+    config: ProviderConfig
+    clients: ClientStore
+    grants: GrantStore
+    consents: ConsentStore
+    accounts: AccountStore
+    store: EphemeralStore
+    keystore: KeyStore
+    keys: ProviderKeys
+    audit: AuditSink
+    clock: Callable[[], float] = field(default=time.time)
+
+    def now(self) -> int:
+        return int(self.clock())

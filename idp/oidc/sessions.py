@@ -1,0 +1,132 @@
+"""SSO sessions and login/consent interactions, both in the ephemeral store.
+
+The browser holds an opaque session token; the store key is its hash, so a store dump cannot be replayed as a
+cookie. The public `sid` (ID token claim, logout) is a separate random value.
+Interactions are bound to the browser that started them by a second cookie (`browser_binding`), so a link to
+someone else's /interaction/{uid} is useless (login CSRF / session swapping).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from idp.oidc.models import Authentication, AuthorizationRequest
+from idp.oidc.provider import Provider, acr_rank
+from idp.store import get_json, put_json
+
+
+def _h(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    token: str
+    authentication: Authentication
+    created: int
+    absolute_expiry: int
+
+
+def _idle_ttl(provider: Provider, acr: str) -> int:
+    if acr_rank(acr) >= 3:
+        return provider.config.session_idle_ttl_high
+    return provider.config.session_idle_ttl
+
+
+async def create_session(provider: Provider, account_id: str, acr: str, amr: tuple[str, ...]) -> Session:
+    now = provider.now()
+    token = secrets.token_urlsafe(32)
+    auth = Authentication(account_id=account_id, auth_time=now, acr=acr, amr=amr, sid=secrets.token_urlsafe(16))
+    absolute = now + provider.config.session_absolute_ttl
+    record = {"account_id": account_id, "auth_time": now, "acr": acr, "amr": list(amr), "sid": auth.sid,
+              "created": now, "absolute": absolute}
+    await put_json(provider.store, f"sess:{_h(token)}", record, _idle_ttl(provider, acr))
+    await put_json(provider.store, f"sid:{auth.sid}", {"key": _h(token)}, provider.config.session_absolute_ttl)
+    return Session(token, auth, now, absolute)
+
+
+async def load_session(provider: Provider, token: str | None, *, touch: bool = True) -> Session | None:
+    if not token or len(token) > 100:
+        return None
+    key = f"sess:{_h(token)}"
+    record: dict[str, Any] | None = await get_json(provider.store, key)
+    if record is None:
+        return None
+    now = provider.now()
+    if now >= record["absolute"]:
+        await provider.store.delete(key)
+        return None
+    if touch:
+        # Sliding idle timeout, never beyond the absolute expiry.
+        ttl = min(_idle_ttl(provider, record["acr"]), record["absolute"] - now)
+        await put_json(provider.store, key, record, max(1, ttl))
+    auth = Authentication(record["account_id"], record["auth_time"], record["acr"], tuple(record["amr"]),
+                          record["sid"])
+    return Session(token, auth, record["created"], record["absolute"])
+
+
+async def end_session(provider: Provider, session: Session) -> None:
+    await provider.store.delete(f"sess:{_h(session.token)}")
+    await provider.store.delete(f"sid:{session.authentication.sid}")
+
+
+# --- interactions -------------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class Interaction:
+    uid: str
+    request: AuthorizationRequest
+    binding_hash: str
+    # Filled as the person progresses.
+    account_id: str | None = None
+    acr: str | None = None
+    amr: tuple[str, ...] = ()
+    auth_time: int | None = None
+    sid: str | None = None
+    fresh_login_required: bool = False
+    extra: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"request": self.request.to_json(), "binding": self.binding_hash, "account_id": self.account_id,
+                "acr": self.acr, "amr": list(self.amr), "auth_time": self.auth_time, "sid": self.sid,
+                "fresh": self.fresh_login_required, "extra": self.extra or {}}
+
+
+async def start_interaction(provider: Provider, request: AuthorizationRequest, *, fresh_login: bool,
+                            session: Session | None) -> tuple[Interaction, str]:
+    uid = secrets.token_urlsafe(16)
+    binding = secrets.token_urlsafe(24)
+    interaction = Interaction(uid=uid, request=request, binding_hash=_h(binding), fresh_login_required=fresh_login)
+    if session is not None and not fresh_login:
+        auth = session.authentication
+        interaction.account_id, interaction.acr, interaction.amr = auth.account_id, auth.acr, auth.amr
+        interaction.auth_time, interaction.sid = auth.auth_time, auth.sid
+    await save_interaction(provider, interaction)
+    return interaction, binding
+
+
+async def save_interaction(provider: Provider, interaction: Interaction) -> None:
+    await put_json(provider.store, f"ia:{interaction.uid}", interaction.to_json(), provider.config.interaction_ttl)
+
+
+async def load_interaction(provider: Provider, uid: str, binding: str | None) -> Interaction | None:
+    """The interaction, only for the browser holding its binding cookie."""
+    if not binding or len(uid) > 64:
+        return None
+    record = await get_json(provider.store, f"ia:{uid}")
+    if record is None or not hmac.compare_digest(record["binding"], _h(binding)):
+        return None
+    return Interaction(
+        uid=uid, request=AuthorizationRequest.from_json(record["request"]), binding_hash=record["binding"],
+        account_id=record["account_id"], acr=record["acr"], amr=tuple(record["amr"]),
+        auth_time=record["auth_time"], sid=record["sid"], fresh_login_required=record["fresh"],
+        extra=record.get("extra") or {},
+    )
+
+
+async def finish_interaction(provider: Provider, uid: str) -> None:
+    await provider.store.delete(f"ia:{uid}")
