@@ -13,6 +13,7 @@ from idp.errors import MandatError
 __all__ = [
     "AaguidNotAllowed",
     "AlgorithmNotAllowed",
+    "AlreadyRegistered",
     "AttestationUntrusted",
     "BadOrigin",
     "BadRpId",
@@ -123,3 +124,10 @@ class LastCredential(PasskeyError):
 class InvalidName(PasskeyError):
     code = "invalid_name"
     public = "Give the key a name of 1 to 64 characters."
+
+
+class AlreadyRegistered(PasskeyError):
+    """The authenticator returned a credential id we already hold (excludeCredentials should have prevented it)."""
+
+    code = "already_registered"
+    public = "This security key is already registered."
