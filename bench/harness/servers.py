@@ -1,0 +1,237 @@
+"""Start each server under test as ONE process on 127.0.0.1, wait until it answers, and stop it afterwards.
+
+Every server exposes `/.well-known/openid-configuration` (the floor a minimal one), which is also the
+readiness probe. `Target` is what the drivers need to know about a running server.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+__all__ = [
+    "BENCH_DIR",
+    "REDIRECT_URI",
+    "ServerProcess",
+    "Target",
+    "free_port",
+    "remote_mandat",
+    "start_floor",
+    "start_mandat",
+    "start_peer",
+]
+
+BENCH_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = BENCH_DIR.parent
+PEER_DIR = BENCH_DIR / "peer"
+REDIRECT_URI = "http://127.0.0.1:9999/cb"
+READY_TIMEOUT = 60.0
+
+
+@dataclass
+class Target:
+    """A server the drivers can load: where it is, how to authenticate, which form fields its login uses."""
+
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    username: str = "alice"
+    password: str = "bench-password-alice"
+    # Extra form fields for client_credentials (e.g. a scope); the grant_type is always sent.
+    cc_extra: dict[str, str] = field(default_factory=dict)
+    # Scope requested in the code flow.
+    code_scope: str = "openid profile"
+    # Name of the username field in the login form (`login` for node-oidc-provider's devInteractions).
+    username_field: str = "username"
+    flows: tuple[str, ...] = ("client_credentials", "code_flow")
+    process: ServerProcess | None = None
+
+
+class ServerProcess:
+    """One child process with its log file; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log: IO[bytes] = self.log_path.open("wb")
+        self.popen = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the process and its children still alive, from /proc (Linux only)."""
+        total = 0.0
+        ticks = os.sysconf("SC_CLK_TCK")
+        for pid in _process_tree(self.pid):
+            try:
+                fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields_[11]) + int(fields_[12])) / ticks
+        return total
+
+    def log_tail(self, lines: int = 30) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=5)
+        self._log.close()
+
+
+def _process_tree(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        parents.setdefault(ppid, []).append(int(entry.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(parents.get(pid, []))
+    return tree
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(target: Target, timeout: float = READY_TIMEOUT) -> None:
+    """Poll discovery until it answers 200; fail with the server's log if it dies or times out."""
+    url = f"{target.issuer}/.well-known/openid-configuration"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if target.process is not None and target.process.popen.poll() is not None:
+            raise RuntimeError(f"{target.name} exited with {target.process.popen.returncode}:\n"
+                               f"{target.process.log_tail()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    tail = target.process.log_tail() if target.process else ""
+    raise RuntimeError(f"{target.name} not ready at {url} after {timeout:.0f}s\n{tail}")
+
+
+def start_floor(log_dir: Path) -> Target:
+    port = free_port()
+    proc = ServerProcess("floor", [sys.executable, str(BENCH_DIR / "floor.py"), "--port", str(port)],
+                         dict(os.environ), REPO_DIR, log_dir)
+    target = Target(name="floor (Starlette+joserfc)", issuer=f"http://127.0.0.1:{port}", client_id="bench-client",
+                    client_secret="bench-secret", flows=("client_credentials",), process=proc)
+    wait_ready(target)
+    return target
+
+
+def _peer_node() -> Path:
+    node = PEER_DIR / "node_modules" / ".bin" / "node"
+    if not (PEER_DIR / "node_modules" / "oidc-provider").is_dir() or not node.exists():
+        print("bench/peer/node_modules missing: running npm ci", file=sys.stderr)
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=PEER_DIR, check=True)
+    return node
+
+
+def start_peer(log_dir: Path) -> Target:
+    node = _peer_node()
+    version = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    port = free_port()
+    proc = ServerProcess("peer", [str(node), "server.js", str(port)], dict(os.environ), PEER_DIR, log_dir)
+    target = Target(name=f"node-oidc-provider (Node {version.lstrip('v')})", issuer=f"http://127.0.0.1:{port}",
+                    client_id="bench-client", client_secret="bench-secret", username_field="login",
+                    process=proc)
+    wait_ready(target)
+    return target
+
+
+# --- Mandat -----------------------------------------------------------------------------------------------
+# Everything Mandat-specific is here, so the lead can adjust it as the CLI settles.
+
+MANDAT_CLIENT_SCOPE = "openid profile offline_access"
+
+
+def _mandat_client_add_argv(extra: str) -> list[str]:
+    return ["client", "add", "--client-id", "bench-client", "--redirect-uri", REDIRECT_URI,
+            "--scope", MANDAT_CLIENT_SCOPE, *shlex.split(extra)]
+
+
+_SECRET_LINE = re.compile(r"secret\W*[:=]?\s*([A-Za-z0-9_\-.~+/=]{16,})", re.IGNORECASE)
+_TOKENISH = re.compile(r"^[A-Za-z0-9_\-.~+/=]{20,}$")
+
+
+def parse_client_secret(output: str) -> str:
+    """Find the secret `idp client add` prints once: a `secret: X` / `client_secret=X` line, else a lone token."""
+    match = _SECRET_LINE.search(output)
+    if match:
+        return match.group(1)
+    lone = [word for line in output.splitlines() for word in line.split() if _TOKENISH.match(word)]
+    if len(lone) == 1:
+        return lone[0]
+    raise RuntimeError(f"could not find the client secret in `idp client add` output:\n{output}")
+
+
+def _mandat_cli(args: list[str], env: dict[str, str], stdin: str | None = None) -> str:
+    argv = [sys.executable, "-m", "idp", *args]
+    result = subprocess.run(argv, cwd=REPO_DIR, env=env, input=stdin, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"`{shlex.join(argv[1:])}` failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return result.stdout + result.stderr
+
+
+def start_mandat(log_dir: Path, extra_env: dict[str, str], client_args: str, serve_args: str) -> Target:
+    """Fresh sqlite database and keys in a temp dir; migrate, add the client and alice, then serve."""
+    work = Path(tempfile.mkdtemp(prefix="mandat-bench-", dir=log_dir))
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    keys = work / "keys"
+    keys.mkdir(mode=0o700)
+    env = dict(os.environ)
+    env.update({"MANDAT_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'mandat.db'}", "MANDAT_KEYS_DIR": str(keys),
+                "MANDAT_ISSUER": issuer})
+    env.update(extra_env)
+    target = Target(name="Mandat", issuer=issuer, client_id="bench-client", client_secret="")
+    _mandat_cli(["migrate"], env)
+    target.client_secret = parse_client_secret(_mandat_cli(_mandat_client_add_argv(client_args), env))
+    _mandat_cli(["account", "add", "--username", target.username, "--password-stdin"], env,
+                stdin=target.password + "\n")
+    argv = [sys.executable, "-m", "idp", "serve", "--port", str(port), *shlex.split(serve_args)]
+    target.process = ServerProcess("mandat", argv, env, REPO_DIR, log_dir)
+    wait_ready(target)
+    return target
+
+
+def remote_mandat(url: str, client_secret: str, password: str) -> Target:
+    """A Mandat someone else started (`--mandat-url`); its issuer must be `url`."""
+    target = Target(name="Mandat", issuer=url.rstrip("/"), client_id="bench-client", client_secret=client_secret,
+                    password=password)
+    wait_ready(target, timeout=10)
+    return target
