@@ -1,0 +1,93 @@
+"""Synthetic insurer registry: valid, deterministic records for demo seeding, tests and the 1M-row benchmark.
+
+Numbers are unique by construction (NIR: department, commune and order number come from the row index; NAM:
+birth date and administrative digits do), so any `n` up to 2,000,000 gives distinct records. Names include
+accents, hyphens, apostrophes and a two-letter surname to exercise the matching and NAM rules. One row in ten is
+a child born 2012–2020 whose parent is the row before it.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+from idp.enrollment.identifiers import nam_letters, nir_key
+from idp.enrollment.registry_readers import CSV_COLUMNS
+
+__all__ = ["demo_registry_rows", "write_demo_csv"]
+
+_FAMILY = ("Tremblay", "Gagnon", "Côté", "Lefèbvre", "Bouchard-Roy", "D'Amour", "Ng", "Lê", "Roy", "Gauthier",
+           "Martin", "Bernard", "Dubois", "Petit", "Durand", "Moreau", "Laurent", "Bélanger", "Lévesque", "Ouellet")
+_GIVEN_F = ("Marie", "Émilie", "Chloé", "Anne-Sophie", "Léa", "Camille", "Zoé", "Inès", "Manon", "Noémie")
+_GIVEN_M = ("Jean", "Élie", "François", "Jean-Marc", "Louis", "Gabriel", "Noah", "Théo", "Hugo", "Raphaël")
+_STREETS = ("rue de la Paix", "avenue Victor-Hugo", "boulevard Saint-Laurent", "rue Sainte-Catherine",
+            "chemin du Roy", "place d'Youville")
+_CITIES_FR = (("75011", "Paris"), ("69003", "Lyon"), ("13005", "Marseille"), ("20000", "Ajaccio"))
+_CITIES_QC = (("H2X 1Y4", "Montréal"), ("G1R 4P5", "Québec"), ("J8X 3X7", "Gatineau"))
+
+
+def _nir(index: int, sex: str, birth: date) -> str:
+    order = index % 999 + 1
+    commune = (index // 999) % 999 + 1
+    dept = (index // 998_001) % 95 + 1
+    first13 = f"{sex}{birth.year % 100:02d}{birth.month:02d}{dept:02d}{commune:03d}{order:03d}"
+    return f"{first13}{nir_key(first13):02d}"
+
+
+def demo_registry_rows(n: int, *, seed: int = 0) -> Iterator[dict[str, str]]:
+    """`n` valid registry rows as CSV-column dicts (the same keys as `CSV_COLUMNS`)."""
+    if n > 2_000_000:
+        raise ValueError("demo numbers are unique only up to 2,000,000 rows")
+    rng = random.Random(seed)
+    previous_number = ""
+    for index in range(n):
+        female = rng.random() < 0.5
+        given = rng.choice(_GIVEN_F if female else _GIVEN_M)
+        family = rng.choice(_FAMILY)
+        child = index % 10 == 9 and previous_number != ""
+        quebec = index % 5 == 0
+        if quebec:
+            # One NAM per index/5: the date steps a day per 100 NAMs and the admin digits tell those 100 apart.
+            nam_index = index // 5
+            birth = (date(2012, 1, 1) if child else date(1935, 1, 1)) + timedelta(days=nam_index // 100)
+            month = birth.month + (50 if female else 0)
+            number = (f"{nam_letters(family, given)}{birth.year % 100:02d}{month:02d}"
+                      f"{birth.day:02d}{nam_index % 100:02d}")
+            postal_code, city = rng.choice(_CITIES_QC)
+            country, birthplace, birthcountry = "CA", "", "99401"
+        else:
+            start = date(2012, 1, 1) if child else date(1935, 1, 1)
+            birth = start + timedelta(days=rng.randrange(3000 if child else 25_000))
+            number = _nir(index, "2" if female else "1", birth)
+            postal_code, city = rng.choice(_CITIES_FR)
+            country, birthplace, birthcountry = "FR", "", ""
+        expiry = date(2027, 1, 1) + timedelta(days=rng.randrange(1500))
+        yield {
+            "number": number,
+            "card_sequence": f"{rng.randrange(10**9):09d}",
+            "card_expiry": expiry.isoformat()[:7] if quebec else expiry.isoformat(),
+            "family_name": family,
+            "given_names": f"{given} {rng.choice(_GIVEN_F if female else _GIVEN_M)}",
+            "birth_date": birth.isoformat(),
+            "sex": "F" if female else "M",
+            "address_line1": f"{rng.randrange(1, 300)} {rng.choice(_STREETS)}",
+            "address_line2": "",
+            "postal_code": postal_code,
+            "city": city,
+            "country": country,
+            "birthplace": birthplace,
+            "birthcountry": birthcountry,
+            "qualified": "true" if rng.random() < 0.3 else "false",
+            "parent_numbers": previous_number if child else "",
+        }
+        previous_number = number
+
+
+def write_demo_csv(path: Path, n: int, *, seed: int = 0) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(demo_registry_rows(n, seed=seed))
