@@ -115,9 +115,7 @@ class RelyingParty:
         self._settings = settings
         self._algorithms = [COSEAlgorithmIdentifier(alg) for alg in settings.algorithms]
         self._rp_id_hash = hashlib.sha256(settings.rp_id.encode()).digest()
-        self._roots: dict[AttestationFormat, list[bytes]] = {
-            AttestationFormat(fmt): list(pems) for fmt, pems in settings.attestation_roots.items()
-        }
+        self._roots: dict[str, list[bytes]] = {fmt: list(pems) for fmt, pems in settings.attestation_roots.items()}
 
     # --- options -------------------------------------------------------------------------------------------
 
@@ -185,12 +183,13 @@ class RelyingParty:
             raise MalformedResponse(f"credential public key does not decode: {exc}") from exc
         if algorithm not in self._algorithms:
             raise AlgorithmNotAllowed(f"COSE algorithm {algorithm} not in {self._settings.algorithms}")
-        fmt = attestation_object.fmt
+        # py_webauthn types `fmt` as its enum but hands back the raw CBOR string.
+        fmt = _format_name(attestation_object.fmt)
         roots = self._roots.get(fmt)
         # py_webauthn skips chain validation when a statement has no x5c (self attestation), so a format we
         # hold roots for must bring a chain, or anyone could claim an allow-listed AAGUID.
         if roots and not attestation_object.att_stmt.x5c:
-            raise AttestationUntrusted(f"{fmt.value} attestation without a certificate chain")
+            raise AttestationUntrusted(f"{fmt} attestation without a certificate chain")
         try:
             verified = verify_registration_response(
                 credential=credential,
@@ -199,7 +198,7 @@ class RelyingParty:
                 expected_origin=list(self._settings.origins),
                 require_user_verification=require_uv,
                 supported_pub_key_algs=self._algorithms,
-                pem_root_certs_bytes_by_fmt=self._roots,
+                pem_root_certs_bytes_by_fmt={AttestationFormat(fmt): pems for fmt, pems in self._roots.items()},
             )
         except WebAuthnException as exc:
             # Client data, RP id, flags and algorithm passed above: what is left is the attestation statement.
@@ -210,12 +209,12 @@ class RelyingParty:
             public_key=verified.credential_public_key,
             sign_count=verified.sign_count,
             aaguid=verified.aaguid,
-            fmt=verified.fmt.value,
+            fmt=fmt,
             user_verified=verified.user_verified,
             backup_eligible=auth_data.flags.be,
             backed_up=verified.credential_backed_up,
             transports=transports,
-            attestation_trusted=bool(roots) and fmt != AttestationFormat.NONE,
+            attestation_trusted=bool(roots) and fmt != AttestationFormat.NONE.value,
         )
 
     @staticmethod
@@ -294,6 +293,10 @@ class RelyingParty:
             raise MalformedResponse("user presence flag not set")
         if require_uv and not flags.uv:
             raise UserVerificationRequired("user verification flag not set")
+
+
+def _format_name(fmt: AttestationFormat | str) -> str:
+    return fmt.value if isinstance(fmt, AttestationFormat) else str(fmt)
 
 
 def _uv(required: bool) -> UserVerificationRequirement:
