@@ -8,7 +8,8 @@ the card's own crypto engine would; nothing here is hand-rolled crypto.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,8 +28,9 @@ from idp.cards.apdu import (
     MalformedApdu,
     ResponseApdu,
 )
+from idp.cards.errors import NoCard
 
-__all__ = ["CERT_FILE_NAME", "KEY_FILE_NAME", "VirtualCpsCard"]
+__all__ = ["CERT_FILE_NAME", "KEY_FILE_NAME", "InProcessReader", "VirtualCpsCard"]
 
 CERT_FILE_NAME = "cert.der"
 KEY_FILE_NAME = "key.pem"
@@ -189,3 +191,25 @@ def _parse_simple_tlv(data: bytes) -> dict[int, bytes] | None:
         fields[tag] = value
         index += 2 + length
     return fields
+
+
+class InProcessReader:
+    """A reader holding a virtual card in this process: the agent's `CardReader` without pcscd.
+
+    Used by unit tests and the demo when no PC/SC stack is installed; end-to-end tests use pcscd + vpcd.
+    """
+
+    name = "Mandat in-process reader"
+
+    def __init__(self, card: VirtualCpsCard | None) -> None:
+        self.card = card
+
+    def statuses(self) -> list[tuple[str, bool]]:
+        return [(self.name, self.card is not None)]
+
+    @contextmanager
+    def connect(self) -> Iterator[Callable[[bytes], bytes]]:
+        if self.card is None:
+            raise NoCard(f"no card in {self.name}")
+        self.card.reset()
+        yield self.card.transmit
