@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvloop
 from joserfc.jwk import KeySet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness.code_flow import run_code_flow
+from bench.harness.code_flow import run_code_flow_processes
+from bench.harness.cpu import metered
 from bench.harness.servers import (
     BENCH_DIR,
     Target,
@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--users", type=int, default=None,
                         help="virtual users for code_flow (default: --connections)")
+    parser.add_argument("--driver-processes", type=int, default=2,
+                        help="processes sharing the code_flow virtual users (one Python process saturates one core)")
     parser.add_argument("--only", choices=FLOWS, help="run one flow only")
     parser.add_argument("--mandat-url", help="use a Mandat already running there instead of starting one")
     parser.add_argument("--mandat-client-secret", default=os.environ.get("MANDAT_BENCH_CLIENT_SECRET", ""),
@@ -75,11 +77,12 @@ def loud(message: str) -> None:
     print(f"\n!!! {message}\n", file=sys.stderr, flush=True)
 
 
-def discover(target: Target) -> tuple[dict[str, Any], KeySet]:
+def discover(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The server's discovery document and its JWKS (as JSON, so it can be handed to driver processes)."""
     discovery = httpx.get(f"{target.issuer}/.well-known/openid-configuration", timeout=10).json()
     if discovery.get("issuer") != target.issuer:
         loud(f"{target.name}: discovery issuer {discovery.get('issuer')!r} != {target.issuer!r}")
-    jwks = KeySet.import_key_set(httpx.get(discovery["jwks_uri"], timeout=10).json())
+    jwks = httpx.get(discovery["jwks_uri"], timeout=10).json()
     return discovery, jwks
 
 
@@ -105,16 +108,9 @@ def sample_client_credentials(target: Target, discovery: dict[str, Any], jwks: K
     return problems
 
 
-def measure_cpu(target: Target, action: Callable[[], Any]) -> tuple[Any, float | None]:
-    """Run `action`; also return the server process's CPU seconds used meanwhile (None if not ours)."""
-    before = target.process.cpu_seconds() if target.process else None
-    result = action()
-    after = target.process.cpu_seconds() if target.process else None
-    return result, (after - before if before is not None and after is not None else None)
-
-
 def bench_client_credentials(target: Target, args: argparse.Namespace) -> dict[str, Any]:
-    discovery, jwks = discover(target)
+    discovery, jwks_json = discover(target)
+    jwks = KeySet.import_key_set(jwks_json)
     form = cc_form(target, args.cc_scope)
     report: dict[str, Any] = {"server": target.name, "form": form}
     before = sample_client_credentials(target, discovery, jwks, form)
@@ -127,7 +123,7 @@ def bench_client_credentials(target: Target, args: argparse.Namespace) -> dict[s
 
     if args.warmup:
         load(args.warmup)
-    result, server_cpu = measure_cpu(target, lambda: load(args.duration))
+    result, share, wrk_cpu = metered(target, lambda: load(args.duration))
     after = sample_client_credentials(target, discovery, jwks, form)
     if after:
         loud(f"{target.name} client_credentials: tokens fail verification AFTER load:\n  " + "\n  ".join(after))
@@ -138,45 +134,51 @@ def bench_client_credentials(target: Target, args: argparse.Namespace) -> dict[s
     report.update({"requests": result.requests, "req_per_s": result.req_per_s, "p50_ms": result.p50_ms,
                    "p99_ms": result.p99_ms, "errors": result.errors, "non200": result.non200,
                    "missing_access_token": result.missing_access_token, "socket_errors": result.socket_errors,
-                   "verification_failures": before + after,
-                   "server_cpu_pct": _pct(server_cpu, args.duration), "wrk_output": result.raw})
+                   "verification_failures": before + after, **share.with_driver(wrk_cpu),
+                   "wrk_output": result.raw})
     return report
 
 
 def bench_code_flow(target: Target, args: argparse.Namespace) -> dict[str, Any]:
     discovery, jwks = discover(target)
     users = args.users or args.connections
+    procs = args.driver_processes
     if args.warmup:
-        warm = uvloop.run(run_code_flow(target, discovery, jwks, users, args.warmup))
+        warm = run_code_flow_processes(target, discovery, jwks, users, args.warmup, procs)
         if warm.errors:
             loud(f"{target.name} code_flow warm-up errors {warm.errors}:\n  " + "\n  ".join(warm.error_samples))
-    stats, server_cpu = measure_cpu(
-        target, lambda: uvloop.run(run_code_flow(target, discovery, jwks, users, args.duration)))
+    stats, share, _children = metered(
+        target, lambda: run_code_flow_processes(target, discovery, jwks, users, args.duration, procs))
     summary = stats.summary()
     if summary["errors"]:
         loud(f"{target.name} code_flow: {summary['errors']} failed flows {stats.errors}:\n  "
              + "\n  ".join(stats.error_samples))
+    # The driver measures its own CPU in each process (pool workers are reaped late, if ever, by the pool).
     summary.update({"server": target.name, "req_per_s": summary["flows_per_s"],
-                    "server_cpu_pct": _pct(server_cpu, stats.seconds),
-                    "driver_cpu_pct": _pct(stats.driver_cpu_seconds, stats.seconds)})
+                    **share.with_driver(stats.driver_cpu_seconds)})
     return summary
 
 
-def _pct(cpu_seconds: float | None, wall: float) -> float | None:
-    return None if cpu_seconds is None or not wall else round(100 * cpu_seconds / wall, 1)
+def _cpu_cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}%"
 
 
 def print_table(flow: str, rows: list[dict[str, Any]]) -> None:
     unit = "flows/s" if flow == "code_flow" else "req/s"
-    header = f"{'server':<34} {unit:>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'srv CPU':>8}"
+    header = (f"{'server':<34} {unit:>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'srv CPU':>8} {'load CPU':>8}"
+              f" {'other':>6} {'bg':>5}")
     print(f"\n== {flow} ==\n{header}\n{'-' * len(header)}")
     for row in rows:
         if "failed" in row:
             print(f"{row['server']:<34} FAILED: {row['failed']}")
             continue
-        cpu = "" if row.get("server_cpu_pct") is None else f"{row['server_cpu_pct']:.0f}%"
         print(f"{row['server']:<34} {row['req_per_s']:>9.1f} {row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} "
-              f"{row['errors']:>7} {cpu:>8}")
+              f"{row['errors']:>7} {_cpu_cell(row.get('server_cpu_pct')):>8} {_cpu_cell(row.get('driver_cpu_pct')):>8}"
+              f" {_cpu_cell(row.get('other_cpu_pct')):>6} {_cpu_cell(row.get('background_cpu_pct')):>5}")
+    print("CPU in % of one core (200% = both): srv = the server process, load = wrk or the Python driver,\n"
+          "other = the rest of the machine meanwhile (incl. kernel loopback work), bg = machine busy in an idle\n"
+          "second before the run (other tenants: above a few %, do not trust the run). A load generator near\n"
+          "100% per process set the pace itself: the figure is then a lower bound for that server.")
 
 
 def machine_info() -> dict[str, Any]:

@@ -19,23 +19,26 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import resource
 import secrets
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
+import uvloop
 from joserfc.jwk import KeySet
 
 from .servers import REDIRECT_URI, Target
 from .verify import check_id_token
 
-__all__ = ["FlowStats", "one_flow", "run_code_flow"]
+__all__ = ["FlowStats", "one_flow", "run_code_flow", "run_code_flow_processes"]
 
 # httpcore tries `import sniffio` on every request; without sniffio installed each failed import walks
 # sys.path (~0.3 ms here), which made the driver, not the server, the bottleneck. A None entry makes the
@@ -262,3 +265,36 @@ async def run_code_flow(target: Target, discovery: dict[str, Any], jwks: KeySet,
     stats.seconds = time.monotonic() - started
     stats.driver_cpu_seconds = _cpu() - cpu0
     return stats
+
+
+def _process_main(target: Target, discovery: dict[str, Any], jwks: dict[str, Any], users: int, duration: float,
+                  start_at: float) -> FlowStats:
+    time.sleep(max(0.0, start_at - time.time()))
+    return uvloop.run(run_code_flow(target, discovery, KeySet.import_key_set(jwks), users, duration))
+
+
+def run_code_flow_processes(target: Target, discovery: dict[str, Any], jwks: dict[str, Any], users: int,
+                            duration: float, processes: int) -> FlowStats:
+    """Split `users` over `processes` driver processes (one event loop each) and merge their figures.
+
+    One Python process tops out at one core of httpx work; a second lets the driver keep up with a server
+    that would otherwise be waiting for it. All of them share the machine's cores with the server.
+    """
+    if processes <= 1:
+        return uvloop.run(run_code_flow(target, discovery, KeySet.import_key_set(jwks), users, duration))
+    shares = [users // processes + (i < users % processes) for i in range(processes)]
+    portable = dataclasses.replace(target, process=None)
+    start_at = time.time() + 0.5  # all processes start together, after they have imported everything
+    with ProcessPoolExecutor(max_workers=processes) as pool:
+        futures = [pool.submit(_process_main, portable, discovery, jwks, share, duration, start_at)
+                   for share in shares if share]
+        parts = [f.result() for f in futures]
+    merged = FlowStats(users=users, seconds=max(p.seconds for p in parts))
+    for part in parts:
+        merged.latencies += part.latencies
+        merged.with_at_hash += part.with_at_hash
+        merged.driver_cpu_seconds += part.driver_cpu_seconds
+        for kind, count in part.errors.items():
+            merged.errors[kind] = merged.errors.get(kind, 0) + count
+        merged.error_samples += part.error_samples[: 5 - len(merged.error_samples)]
+    return merged
