@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from idp.errors import ConfigurationError
 
-__all__ = ["CardSettings"]
+__all__ = ["CardSettings", "parse_origin"]
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -25,12 +25,19 @@ def _setting(name: str, default: str | None, *, doc: str) -> Any:
     return field(default=default, metadata={"env": name, "doc": doc})
 
 
-def _origin(name: str, raw: str) -> str:
+def parse_origin(name: str, raw: str, *, allow_path: bool = False) -> str:
+    """The origin as a browser sends it (`scheme://host[:port]`, lower case, default port dropped).
+
+    Raises ConfigurationError naming `name` for anything but an http(s) origin (or URL, with `allow_path`).
+    """
     parts = urlsplit(raw)
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path not in {"", "/"} \
-            or parts.query or parts.fragment:
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment \
+            or (parts.path not in {"", "/"} and not allow_path) or parts.username or parts.password:
         raise ConfigurationError(f"{name} must be an origin such as https://idp.example, got {raw!r}")
-    return f"{parts.scheme}://{parts.netloc}"
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    port = "" if parts.port in (None, default_port) else f":{parts.port}"
+    return f"{parts.scheme}://{host}{port}"
 
 
 def _list(raw: str | None) -> tuple[str, ...]:
@@ -149,7 +156,7 @@ class CardSettings:
             if urlsplit(url).scheme not in {"http", "https"}:
                 raise ConfigurationError(f"MANDAT_CARDS_CRL_URLS: not an http(s) URL: {url!r}")
         if self.agent_idp_origin is not None:
-            _origin("MANDAT_CARDS_AGENT_IDP_ORIGIN", self.agent_idp_origin)
+            parse_origin("MANDAT_CARDS_AGENT_IDP_ORIGIN", self.agent_idp_origin)
         if self.agent_port > 65535:
             raise ConfigurationError("MANDAT_CARDS_AGENT_PORT must be a TCP port")
         if not 10 <= self.challenge_ttl <= 600:
@@ -168,8 +175,8 @@ class CardSettings:
     def idp_origin(self) -> str:
         """The origin the agent answers and card signatures are bound to."""
         if self.agent_idp_origin is not None:
-            return _origin("MANDAT_CARDS_AGENT_IDP_ORIGIN", self.agent_idp_origin)
-        return _origin("MANDAT_ISSUER", self.issuer)
+            return parse_origin("MANDAT_CARDS_AGENT_IDP_ORIGIN", self.agent_idp_origin)
+        return parse_origin("MANDAT_ISSUER", self.issuer, allow_path=True)
 
     def dev_warnings(self) -> list[str]:
         warnings = []

@@ -8,6 +8,7 @@
     crl/personnes.crl.pem       CRL of the issuing CA (lists revoked demo cards) }
     private/*.key.pem           CA keys (mode 0600), to issue more test cards
     cards/<national id>/        cert.der, cert.pem, key.pem (mode 0600): one virtual card each
+    directory.txt               a PS_LibreAcces extract listing the demo professionals (`directory import`)
     manifest.json               who is who, and which cards are revoked
 
 Every name says TEST; nothing here may be configured as a production trust anchor.
@@ -27,17 +28,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from idp.cards.emulator import CERT_FILE_NAME, KEY_FILE_NAME
+from idp.cards.fields import PS_LIBRE_ACCES_HEADER, extract_line
 from idp.cards.luhn import national_id_from_rpps
 from idp.cards.pki import UPN_DOMAIN, UPN_OID
 
 __all__ = [
     "DEMO_PROFESSIONALS",
-    "UPN_DOMAIN",
-    "UPN_OID",
     "CertificateAuthority",
     "DemoProfessional",
     "TestPki",
+    "demo_extract",
     "issue_card_certificate",
+    "load_ca",
+    "make_crl",
     "make_test_pki",
     "new_rsa_key",
 ]
@@ -53,6 +56,9 @@ class DemoProfessional:
     family_name: str
     given_name: str
     revoked: bool = False
+    profession: str = "10"  # 10 médecin, 21 pharmacien, 60 infirmier
+    structure: str = "R10000000000001"  # identifiant technique de la structure
+    structure_name: str = "CABINET MEDICAL DE DEMONSTRATION"
 
     @property
     def national_id(self) -> str:
@@ -61,8 +67,10 @@ class DemoProfessional:
 
 DEMO_PROFESSIONALS: tuple[DemoProfessional, ...] = (
     DemoProfessional("10001045367", "MEDECIN", "CLAIRE"),
-    DemoProfessional("10002367406", "INFIRMIER", "PAUL"),
-    DemoProfessional("10003462842", "PHARMACIEN", "LUC", revoked=True),
+    DemoProfessional("10002367406", "INFIRMIER", "PAUL", profession="60", structure="F0B0172805",
+                     structure_name="HOPITAL DE DEMONSTRATION"),
+    DemoProfessional("10003462842", "PHARMACIEN", "LUC", revoked=True, profession="21",
+                     structure="R10000000000002", structure_name="PHARMACIE DE DEMONSTRATION"),
 )
 
 
@@ -241,9 +249,29 @@ def make_test_pki(out_dir: Path, professionals: tuple[DemoProfessional, ...] = D
     crl_paths = (out_dir / "crl" / "root.crl.pem", out_dir / "crl" / "personnes.crl.pem")
     _write(crl_paths[0], make_crl(root, [], now).public_bytes(serialization.Encoding.PEM))
     _write(crl_paths[1], make_crl(issuing, revoked_serials, now).public_bytes(serialization.Encoding.PEM))
+    _write(out_dir / "directory.txt", demo_extract(professionals).encode("utf-8"))
     _write(out_dir / "manifest.json", json.dumps({"cards": manifest}, indent=2).encode())
     return TestPki(out_dir, out_dir / "trust-anchors.pem", out_dir / "intermediates.pem", crl_paths, card_dirs,
                    frozenset(p.national_id for p in professionals if p.revoked))
+
+
+def demo_extract(professionals: tuple[DemoProfessional, ...]) -> str:
+    """A PS_LibreAcces extract with one activity line per demo professional."""
+    lines = ["|".join(PS_LIBRE_ACCES_HEADER) + "|"]
+    for p in professionals:
+        liberal = p.structure.startswith("R")
+        lines.append(extract_line({
+            "Type d'identifiant PP": "8", "Identifiant PP": p.rpps, "Identification nationale PP": p.national_id,
+            "Code civilité": "MME" if p.given_name == "CLAIRE" else "M", "Nom d'exercice": p.family_name,
+            "Prénom d'exercice": p.given_name, "Code profession": p.profession,
+            "Code catégorie professionnelle": "C", "Code mode exercice": "L" if liberal else "S",
+            "Identifiant technique de la structure": p.structure, "Raison sociale site": p.structure_name,
+            "Numéro Voie (coord. structure)": "1", "Code type de voie (coord. structure)": "R",
+            "Libellé Voie (coord. structure)": "DE LA SANTE", "Code postal (coord. structure)": "75014",
+            "Bureau cedex (coord. structure)": "75014 PARIS", "Code commune (coord. structure)": "75114",
+            "Code secteur d'activité": "SA07" if liberal else "SA01",
+        }))
+    return "\n".join(lines) + "\n"
 
 
 def load_ca(cert_pem: Path, key_pem: Path) -> CertificateAuthority:
