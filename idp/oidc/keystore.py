@@ -113,7 +113,8 @@ class KeyStore:
                                   float(body["not_before"]), path))
         keys.sort(key=lambda k: k.not_before)
         if not keys:
-            raise ConfigurationError(f"no signing key in {self._dir}; run `python -m idp keys rotate` (MANDAT_KEYS_DIR)")
+            raise ConfigurationError(
+                f"no signing key in {self._dir}; run `python -m idp keys rotate` (MANDAT_KEYS_DIR)")
         self._keys = keys
         self._signature = signature
         self._refresh_views()

@@ -1,0 +1,146 @@
+"""Accounts: creation, password sign-in, claims for tokens, remembered consent.
+
+Implements `idp.oidc.interfaces.AccountStore` and `ConsentStore`. Other domains contribute claims through
+`ClaimSource`s (enrollment: identity pivot, insurance number, verified_claims; cards: PSC claims).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from idp.accounts.bruteforce import BruteForceGuard
+from idp.accounts.models import Account, Consent
+from idp.accounts.passwords import Passwords
+from idp.db import Database, utcnow
+from idp.errors import MandatError
+from idp.oidc.models import Client
+
+# Standard claims per scope (OIDC Core §5.4).
+SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
+    "profile": ("name", "given_name", "family_name", "preferred_username", "gender", "birthdate", "locale",
+                "updated_at"),
+    "email": ("email", "email_verified"),
+}
+
+ClaimSource = Callable[[Account, frozenset[str], frozenset[str], Client], Awaitable[dict[str, Any]]]
+
+
+class AccountError(MandatError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    account: Account | None
+    retry_after: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.account is not None
+
+
+def standard_claims(account: Account) -> dict[str, Any]:
+    names = " ".join(n for n in (account.given_name, account.family_name) if n)
+    values: dict[str, Any] = {
+        "name": names or None, "given_name": account.given_name, "family_name": account.family_name,
+        "preferred_username": account.username, "gender": account.gender,
+        "birthdate": account.birthdate.isoformat() if account.birthdate else None, "locale": account.locale,
+        "updated_at": int(account.updated_at.timestamp()) if account.updated_at else None,
+        "email": account.email, "email_verified": account.email_verified if account.email else None,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+class AccountService:
+    def __init__(self, db: Database, passwords: Passwords, guard: BruteForceGuard) -> None:
+        self._db = db
+        self.passwords = passwords
+        self.guard = guard
+        self.claim_sources: list[ClaimSource] = []
+
+    # --- AccountStore -------------------------------------------------------------------------------------
+    async def is_active(self, account_id: str) -> bool:
+        account = await self.get(account_id)
+        return account is not None and account.status == "active"
+
+    async def get(self, account_id: str) -> Account | None:
+        async with self._db.session() as session:
+            return await session.get(Account, account_id)
+
+    async def by_username(self, username: str) -> Account | None:
+        async with self._db.session() as session:
+            return (await session.scalars(select(Account).where(Account.username == username.strip()))).first()
+
+    async def claims(self, account_id: str, scopes: frozenset[str], requested: frozenset[str],
+                     client: Client) -> dict[str, Any]:
+        account = await self.get(account_id)
+        if account is None:
+            return {}
+        wanted = set(requested)
+        for scope in scopes:
+            wanted.update(SCOPE_CLAIMS.get(scope, ()))
+        available = standard_claims(account)
+        result = {k: v for k, v in available.items() if k in wanted}
+        for source in self.claim_sources:
+            result.update(await source(account, scopes, requested, client))
+        return result
+
+    # --- ConsentStore ----------------------------------------------------------------------------------------
+    async def granted_scopes(self, account_id: str, client_id: str) -> frozenset[str]:
+        async with self._db.session() as session:
+            consent = (await session.scalars(select(Consent).where(
+                Consent.account_id == account_id, Consent.client_id == client_id))).first()
+        return frozenset(consent.scopes.split()) if consent else frozenset()
+
+    async def remember(self, account_id: str, client_id: str, scopes: Iterable[str]) -> None:
+        async with self._db.transaction() as session:
+            consent = (await session.scalars(select(Consent).where(
+                Consent.account_id == account_id, Consent.client_id == client_id))).first()
+            if consent is None:
+                session.add(Consent(account_id=account_id, client_id=client_id, scopes=" ".join(sorted(set(scopes)))))
+            else:
+                consent.scopes = " ".join(sorted(set(consent.scopes.split()) | set(scopes)))
+                consent.granted_at = utcnow()
+
+    # --- accounts -----------------------------------------------------------------------------------------------
+    async def create(self, *, username: str, password: str | None, kind: str = "citizen",
+                     given_name: str | None = None, family_name: str | None = None, email: str | None = None,
+                     birthdate: date | None = None, gender: str | None = None,
+                     national_id: str | None = None, identity: dict[str, Any] | None = None) -> Account:
+        username = username.strip()
+        if not username or len(username) > 200:
+            raise AccountError("username must be 1-200 characters")
+        if await self.by_username(username) is not None:
+            raise AccountError(f"an account named {username!r} already exists")
+        account = Account(username=username, kind=kind, given_name=given_name, family_name=family_name,
+                          email=email, email_verified=email is not None, birthdate=birthdate, gender=gender,
+                          national_id=national_id, identity=identity,
+                          password_hash=await self.passwords.hash(password) if password else None)
+        async with self._db.transaction() as session:
+            session.add(account)
+        return account
+
+    async def login_with_password(self, username: str, password: str, ip: str) -> LoginResult:
+        """Same answer, same cost, whether or not the account exists (no enumeration)."""
+        verdict = await self.guard.check(username, ip)
+        if not verdict.allowed:
+            return LoginResult(None, verdict.retry_after)
+        account = await self.by_username(username) if len(username) <= 200 else None
+        stored = account.password_hash if account is not None and account.status == "active" else None
+        check = await self.passwords.verify(stored, password[:1024])
+        if not check.ok or account is None:
+            await self.guard.failed(username, ip)
+            return LoginResult(None)
+        await self.guard.succeeded(username)
+        if check.needs_rehash:
+            new_hash = await self.passwords.hash(password)
+            async with self._db.transaction() as session:
+                fresh = await session.get(Account, account.id)
+                if fresh is not None:
+                    fresh.password_hash = new_hash
+        return LoginResult(account)

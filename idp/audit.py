@@ -1,0 +1,144 @@
+"""Audit events: who, on behalf of whom, what, when — in a tamper-evident hash chain.
+
+Tags follow `source:subject:action` (e.g. `oidc:token:issued`, `accounts:login:failed`). `record()` never
+blocks a request: events are queued and a background task writes them in batches, each event's `hash` being
+SHA-256 over the previous event's hash and its own canonical JSON. Changing or deleting a past row breaks
+every later hash, which `verify_chain` detects. Batches are written under a lock on the chain head
+(`SELECT … FOR UPDATE` on PostgreSQL; SQLite serialises writers), so several processes share one chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Integer, String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.db import Base, Database, UTCDateTime, utcnow
+
+log = logging.getLogger("mandat.audit")
+
+GENESIS = "0" * 64
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    tag: Mapped[str] = mapped_column(String(80), index=True)
+    actor: Mapped[str | None] = mapped_column(String(200), index=True)
+    subject: Mapped[str | None] = mapped_column(String(200), index=True)
+    client_id: Mapped[str | None] = mapped_column(String(200))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """One row: the last hash of the chain, locked while a batch is appended."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+def _canonical(event: dict[str, Any]) -> bytes:
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def chain_hash(prev_hash: str, event: dict[str, Any]) -> str:
+    return hashlib.sha256(prev_hash.encode() + _canonical(event)).hexdigest()
+
+
+class AuditLog:
+    def __init__(self, db: Database, *, flush_interval: float = 0.2, max_batch: int = 500) -> None:
+        self._db = db
+        self._queue: list[dict[str, Any]] = []
+        self._flush_interval = flush_interval
+        self._max_batch = max_batch
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def record(self, tag: str, *, actor: str | None = None, subject: str | None = None,
+               client_id: str | None = None, ip: str | None = None, **detail: Any) -> None:
+        self._queue.append({"at": utcnow().isoformat(), "tag": tag, "actor": actor, "subject": subject,
+                            "client_id": client_id, "ip": ip or None,
+                            "detail": {k: v for k, v in detail.items() if v is not None}})
+        if len(self._queue) >= self._max_batch:
+            self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._flush_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # keep the writer alive; the events stay queued for the next try
+                log.exception("audit flush failed; will retry")
+
+    async def flush(self) -> None:
+        async with self._lock:
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                await self._append(batch)
+                del self._queue[: len(batch)]
+
+    async def _append(self, batch: list[dict[str, Any]]) -> None:
+        async with self._db.transaction() as session:
+            head = (await session.execute(
+                select(AuditHead).where(AuditHead.id == 1).with_for_update())).scalar_one_or_none()
+            if head is None:
+                head = AuditHead(id=1, hash=GENESIS)
+                session.add(head)
+            prev = head.hash
+            for event in batch:
+                digest = chain_hash(prev, event)
+                session.add(AuditEvent(at=datetime.fromisoformat(event["at"]), tag=event["tag"],
+                                       actor=event["actor"], subject=event["subject"],
+                                       client_id=event["client_id"], ip=event["ip"], detail=event["detail"],
+                                       prev_hash=prev, hash=digest))
+                prev = digest
+            head.hash = prev
+
+
+def event_body(row: AuditEvent) -> dict[str, Any]:
+    return {"at": row.at.isoformat(), "tag": row.tag, "actor": row.actor, "subject": row.subject,
+            "client_id": row.client_id, "ip": row.ip, "detail": row.detail}
+
+
+async def verify_chain(db: Database) -> tuple[bool, int | None]:
+    """Recompute the chain; returns (intact, id of the first broken event)."""
+    prev = GENESIS
+    async with db.session() as session:
+        rows = await session.stream_scalars(select(AuditEvent).order_by(AuditEvent.id))
+        async for row in rows:
+            if row.prev_hash != prev or chain_hash(prev, event_body(row)) != row.hash:
+                return False, row.id
+            prev = row.hash
+    return True, None

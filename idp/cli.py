@@ -1,0 +1,263 @@
+"""`python -m idp …` / `mandat …`: serve, migrate, demo, accounts, clients, keys, and the domain commands.
+
+Every command reads the same `MANDAT_*` settings as the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from idp.errors import ConfigurationError, MandatError
+from idp.settings import Settings
+
+app = typer.Typer(help="Mandat identity provider.", no_args_is_help=True, add_completion=False)
+account_app = typer.Typer(help="People's accounts.", no_args_is_help=True)
+client_app = typer.Typer(help="Relying-party clients.", no_args_is_help=True)
+keys_app = typer.Typer(help="Signing keys.", no_args_is_help=True)
+demo_app = typer.Typer(help="Demo data and the demo relying portal.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+app.add_typer(client_app, name="client")
+app.add_typer(keys_app, name="keys")
+app.add_typer(demo_app, name="demo")
+
+console = Console(stderr=True)
+
+
+def settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigurationError as exc:
+        console.print(f"[red]Configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+def fail(message: str) -> typer.Exit:
+    console.print(f"[red]Error:[/red] {message}")
+    return typer.Exit(1)
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+          workers: Annotated[int, typer.Option(help="Server processes (needs MANDAT_REDIS_URL if > 1).")] = 1,
+          access_log: Annotated[bool, typer.Option(help="Log every request.")] = False) -> None:
+    """Start the IdP."""
+    import uvicorn
+
+    current = settings()
+    if workers > 1 and current.redis_url is None:
+        raise fail("several workers need MANDAT_REDIS_URL (the in-process store is per process)")
+    uvicorn.run("idp.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools",
+                access_log=access_log, log_level="info", proxy_headers=False, server_header=False)
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (SQLite or PostgreSQL)."""
+    from idp.migrations import upgrade
+
+    current = settings()
+    upgrade(current.database_url)
+    console.print(f"[green]Schema up to date[/green] ({current.database_url.split('@')[-1]})")
+
+
+# --- accounts -------------------------------------------------------------------------------------------------
+
+@account_app.command("add")
+def account_add(username: Annotated[str, typer.Option(help="Sign-in name.")],
+                password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+                given_name: Annotated[str | None, typer.Option()] = None,
+                family_name: Annotated[str | None, typer.Option()] = None,
+                email: Annotated[str | None, typer.Option()] = None,
+                kind: Annotated[str, typer.Option(help="citizen | professional | staff | operator")] = "citizen") -> None:
+    """Create an account (the password comes from stdin, never from the command line)."""
+    from idp.container import build_container
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    if password_stdin and not password:
+        raise fail("no password on stdin")
+
+    async def run() -> str:
+        container = build_container(settings())
+        try:
+            account = await container.accounts.create(username=username, password=password, kind=kind,
+                                                      given_name=given_name, family_name=family_name, email=email)
+            return account.id
+        finally:
+            await container.close()
+
+    try:
+        account_id = asyncio.run(run())
+    except MandatError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"[green]Account created[/green]: {username} ({account_id})")
+
+
+# --- clients --------------------------------------------------------------------------------------------------
+
+@client_app.command("add")
+def client_add(client_id: Annotated[str, typer.Option(help="Client identifier.")],
+               redirect_uri: Annotated[list[str] | None, typer.Option(help="Exact redirect URI (repeatable).")] = None,
+               scope: Annotated[str, typer.Option(help="Allowed scopes, space-separated.")] = "openid profile",
+               public: Annotated[bool, typer.Option("--public", help="Public client (no secret, PKCE only).")] = False,
+               auth_method: Annotated[str | None, typer.Option(help="client_secret_basic | client_secret_post | private_key_jwt")] = None,
+               jwks_uri: Annotated[str | None, typer.Option(help="JWKS URL for private_key_jwt.")] = None,
+               jwks: Annotated[Path | None, typer.Option(help="JWKS file for private_key_jwt.")] = None,
+               grant_type: Annotated[list[str] | None, typer.Option(help="Grant types (repeatable).")] = None,
+               post_logout_redirect_uri: Annotated[list[str] | None, typer.Option(help="Repeatable.")] = None,
+               name: Annotated[str | None, typer.Option(help="Name shown on consent pages.")] = None,
+               subject_type: Annotated[str, typer.Option(help="pairwise | public")] = "pairwise",
+               first_party: Annotated[bool, typer.Option("--first-party", help="Skip the consent page.")] = False) -> None:
+    """Register a client. A generated secret is printed once, on stdout; only its keyed hash is kept."""
+    from idp.container import build_container
+
+    method = "none" if public else (auth_method or "client_secret_basic")
+    jwks_value = None
+    if jwks is not None:
+        try:
+            jwks_value = json.loads(jwks.read_text())
+        except (OSError, ValueError) as exc:
+            raise fail(f"cannot read --jwks {jwks}: {exc}") from None
+    grants = grant_type or (["authorization_code", "refresh_token"] if redirect_uri else ["client_credentials"])
+
+    async def run() -> str | None:
+        container = build_container(settings())
+        try:
+            created = await container.clients.register(
+                client_id=client_id, redirect_uris=redirect_uri or [], scopes=scope.split(), name=name,
+                auth_method=method, grant_types=grants, post_logout_redirect_uris=post_logout_redirect_uri or [],
+                jwks=jwks_value, jwks_uri=jwks_uri, subject_type=subject_type, first_party=first_party)
+            return created.secret
+        finally:
+            await container.close()
+
+    try:
+        secret = asyncio.run(run())
+    except MandatError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"[green]Client registered[/green]: {client_id} ({method})")
+    if secret:
+        console.print("Client secret (shown once; store it now):")
+        print(secret)
+
+
+@client_app.command("list")
+def client_list() -> None:
+    """List registered clients."""
+    from idp.container import build_container
+
+    async def run() -> list[list[str]]:
+        container = build_container(settings())
+        try:
+            return [[c.client_id, c.auth_method, " ".join(sorted(c.grant_types)), " ".join(sorted(c.scopes)),
+                     "\n".join(c.redirect_uris)] for c in await container.clients.list()]
+        finally:
+            await container.close()
+
+    table = Table("client_id", "auth", "grants", "scopes", "redirect URIs")
+    for row in asyncio.run(run()):
+        table.add_row(*row)
+    Console().print(table)
+
+
+# --- keys -----------------------------------------------------------------------------------------------------
+
+@keys_app.command("rotate")
+def keys_rotate(delay: Annotated[int | None, typer.Option(help="Seconds before the new key signs (default MANDAT_KEY_ACTIVATION_DELAY).")] = None) -> None:
+    """Publish a new signing key now; it signs after the activation delay. Prunes expired old keys."""
+    from idp.oidc.keystore import KeyStore
+
+    current = settings()
+    store = KeyStore(current.keys_path, max_token_ttl=current.max_token_ttl)
+    store.ensure_key()
+    stored = store.rotate(activation_delay=current.key_activation_delay if delay is None else delay)
+    console.print(f"[green]New key[/green] {stored.key.kid} published; signs from "
+                  f"{_fmt_time(stored.not_before)}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Show signing keys and their state."""
+    import time
+
+    from idp.oidc.keystore import KeyStore
+
+    current = settings()
+    store = KeyStore(current.keys_path, max_token_ttl=current.max_token_ttl)
+    store.ensure_key()
+    active = store.active().kid
+    published = {k.key.kid for k in store.published()}
+    table = Table("kid", "alg", "signs from", "state")
+    for stored in store.keys():
+        state = "active" if stored.key.kid == active else (
+            "pending" if stored.not_before > time.time() else ("published" if stored.key.kid in published else "expired"))
+        table.add_row(stored.key.kid, stored.key.alg, _fmt_time(stored.not_before), state)
+    Console().print(table)
+
+
+def _fmt_time(epoch: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# --- demo -----------------------------------------------------------------------------------------------------
+
+@demo_app.command("seed")
+def demo_seed(force: Annotated[bool, typer.Option(help="Seed even if the database has accounts.")] = False) -> None:
+    """Seed demo accounts, the demo portal client and domain demo data (only into an empty database)."""
+    from idp.demo.seed import seed
+
+    asyncio.run(seed(settings(), force=force, console=console))
+
+
+@demo_app.command("run")
+def demo_run(host: str = "127.0.0.1", port: int = 8000, portal_port: int = 8001) -> None:
+    """Migrate, seed if empty, then serve the IdP and the demo relying portal together."""
+    from idp.demo.run import run_demo
+
+    run_demo(settings(), host=host, port=port, portal_port=portal_port)
+
+
+# --- domain commands (registered when their package provides a CLI) --------------------------------------------
+
+DOMAIN_CLIS = {
+    "registry": ("idp.enrollment.cli", "registry_app"),
+    "letters": ("idp.enrollment.cli", "letters_app"),
+    "directory": ("idp.cards.cli", "directory_app"),
+    "cards": ("idp.cards.cli", "app"),
+}
+
+
+def _register_domain_clis() -> None:
+    for name, (module_name, attribute) in DOMAIN_CLIS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        sub = getattr(module, attribute, None)
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=name)
+    try:
+        cards_cli = importlib.import_module("idp.cards.cli")
+        agent = getattr(cards_cli, "card_agent", None)
+        if agent is not None:
+            app.command("card-agent")(agent)
+    except ImportError:
+        pass
+
+
+_register_domain_clis()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Demo data and the demo relying portal (make run). Never enabled in production."""

@@ -1,0 +1,37 @@
+"""`python -m idp demo run`: migrate, seed if empty, and serve the IdP and the demo portal in one process."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import uvicorn
+from rich.console import Console
+
+from idp.app import create_app
+from idp.demo.portal import create_portal
+from idp.demo.seed import PORTAL_CLIENT_ID, portal_secret_path, seed
+from idp.migrations import upgrade
+from idp.settings import Settings
+
+
+def run_demo(settings: Settings, *, host: str, port: int, portal_port: int) -> None:
+    console = Console(stderr=True)
+    upgrade(settings.database_url)
+    demo_settings = Settings.from_env({**settings.environ, "MANDAT_DEMO": "true"})
+    asyncio.run(seed(demo_settings, console=console))
+    secret = Path(portal_secret_path(settings)).read_text().strip()
+    idp_app = create_app(demo_settings)
+    portal = create_portal(issuer=settings.issuer, client_id=PORTAL_CLIENT_ID, client_secret=secret,
+                           portal_url=f"http://localhost:{portal_port}")
+    console.print(f"[bold green]Mandat[/bold green] at {settings.issuer}  ·  demo portal at "
+                  f"http://localhost:{portal_port}  ·  see README for demo accounts")
+
+    async def serve_both() -> None:
+        servers = [
+            uvicorn.Server(uvicorn.Config(idp_app, host=host, port=port, loop="none", log_level="info")),
+            uvicorn.Server(uvicorn.Config(portal, host=host, port=portal_port, loop="none", log_level="warning")),
+        ]
+        await asyncio.gather(*(s.serve() for s in servers))
+
+    asyncio.run(serve_both())

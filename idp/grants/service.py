@@ -1,0 +1,104 @@
+"""SQL implementation of `idp.oidc.interfaces.GrantStore`.
+
+Refresh-token use is one conditional UPDATE (`… WHERE used_at IS NULL`): the database decides atomically
+which of two concurrent presentations wins; the loser sees `reused`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+
+from idp.db import Database, utcnow
+from idp.grants.models import GrantRecord, RefreshTokenRecord
+from idp.oidc.models import Grant, RefreshOutcome
+
+
+def _ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def to_grant(record: GrantRecord) -> Grant:
+    return Grant(id=record.id, client_id=record.client_id, account_id=record.account_id,
+                 scopes=tuple(record.scope.split()), acr=record.acr, amr=tuple(record.amr),
+                 auth_time=record.auth_time, sid=record.sid, expires_at=_ts(record.expires_at),
+                 revoked=record.revoked_at is not None, claims=record.claims)
+
+
+class SqlGrantStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, grant: Grant, refresh_token_hash: str | None, refresh_expires_at: float) -> None:
+        async with self._db.transaction() as session:
+            session.add(GrantRecord(id=grant.id, client_id=grant.client_id, account_id=grant.account_id,
+                                    scope=" ".join(grant.scopes), claims=grant.claims, sid=grant.sid,
+                                    acr=grant.acr, amr=list(grant.amr), auth_time=grant.auth_time,
+                                    expires_at=_dt(grant.expires_at)))
+            if refresh_token_hash is not None:
+                await session.flush()
+                session.add(RefreshTokenRecord(token_hash=refresh_token_hash, grant_id=grant.id,
+                                               client_id=grant.client_id, expires_at=_dt(refresh_expires_at)))
+
+    async def get(self, grant_id: str) -> Grant | None:
+        async with self._db.session() as session:
+            record = await session.get(GrantRecord, grant_id)
+        return None if record is None else to_grant(record)
+
+    async def find_refresh_token(self, token_hash: str) -> RefreshOutcome:
+        async with self._db.session() as session:
+            row = (await session.execute(
+                select(RefreshTokenRecord, GrantRecord).join(GrantRecord,
+                                                             GrantRecord.id == RefreshTokenRecord.grant_id)
+                .where(RefreshTokenRecord.token_hash == token_hash))).first()
+        if row is None:
+            return RefreshOutcome("unknown")
+        token, grant = row
+        status = "reused" if token.used_at is not None else "ok"
+        return RefreshOutcome(status, to_grant(grant), token.client_id, _ts(token.expires_at))
+
+    async def use_refresh_token(self, token_hash: str, now: float) -> RefreshOutcome:
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                update(RefreshTokenRecord)
+                .where(RefreshTokenRecord.token_hash == token_hash, RefreshTokenRecord.used_at.is_(None))
+                .values(used_at=_dt(now)))
+            won = result.rowcount == 1  # type: ignore[attr-defined]
+            row = (await session.execute(
+                select(RefreshTokenRecord, GrantRecord).join(GrantRecord,
+                                                             GrantRecord.id == RefreshTokenRecord.grant_id)
+                .where(RefreshTokenRecord.token_hash == token_hash))).first()
+        if row is None:
+            return RefreshOutcome("unknown")
+        token, grant = row
+        return RefreshOutcome("ok" if won else "reused", to_grant(grant), token.client_id, _ts(token.expires_at))
+
+    async def add_refresh_token(self, grant_id: str, client_id: str, token_hash: str, expires_at: float) -> None:
+        async with self._db.transaction() as session:
+            session.add(RefreshTokenRecord(token_hash=token_hash, grant_id=grant_id, client_id=client_id,
+                                           expires_at=_dt(expires_at)))
+
+    async def revoke(self, grant_id: str, reason: str) -> None:
+        now = utcnow()
+        async with self._db.transaction() as session:
+            await session.execute(update(GrantRecord).where(GrantRecord.id == grant_id,
+                                                            GrantRecord.revoked_at.is_(None))
+                                  .values(revoked_at=now, revoked_reason=reason))
+            # Burn every live refresh token of the grant as well.
+            await session.execute(update(RefreshTokenRecord).where(RefreshTokenRecord.grant_id == grant_id,
+                                                                   RefreshTokenRecord.used_at.is_(None))
+                                  .values(used_at=now))
+
+    async def revoke_for_session(self, sid: str, reason: str) -> list[str]:
+        async with self._db.session() as session:
+            grants = (await session.scalars(select(GrantRecord).where(GrantRecord.sid == sid,
+                                                                      GrantRecord.revoked_at.is_(None)))).all()
+        ids = [g.id for g in grants if "offline_access" not in g.scope.split()]
+        for grant_id in ids:
+            await self.revoke(grant_id, reason)
+        return ids

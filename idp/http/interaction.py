@@ -1,0 +1,187 @@
+"""Login and consent pages for an authorization request in progress (/interaction/{uid}).
+
+Each POST checks CSRF and answers 303 (never 302/307 after a POST). The interaction is only reachable by
+the browser holding its binding cookie.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from idp.container import Container
+from idp.http.pages import check_csrf, container_of, error_page, gettext, locale_of, render
+from idp.http.protocol import NO_STORE, SESSION_COOKIE, client_ip, redirect_response
+from idp.oidc import errors
+from idp.oidc.authorize import AuthorizeFailure, error_redirect, issue_code, needs_consent
+from idp.oidc.models import Authentication, Client
+from idp.oidc.sessions import Interaction, create_session, finish_interaction, load_interaction, save_interaction
+
+SCOPE_LABELS = {
+    "openid": "Know that it is you (a pseudonymous identifier for this site)",
+    "profile": "Your name, birth date and gender",
+    "email": "Your email address",
+    "offline_access": "Stay connected when you are away (until you revoke it)",
+}
+
+
+async def _load(request: Request) -> tuple[Container, Interaction | None]:
+    container = container_of(request)
+    uid = request.path_params["uid"]
+    interaction = await load_interaction(container.provider, uid, request.cookies.get(f"mandat_ia_{uid}"))
+    return container, interaction
+
+
+def _expired(request: Request) -> Response:
+    locale = locale_of(request)
+    return error_page(request, gettext(locale, "This sign-in page has expired"),
+                      gettext(locale, "Sign-in pages stay open for 15 minutes, in the browser where you opened them."),
+                      next_step=gettext(locale, "Go back to the site you came from and choose sign in again."),
+                      status=400, locale=locale)
+
+
+def _authentication(interaction: Interaction) -> Authentication | None:
+    if interaction.account_id is None or interaction.fresh_login_required:
+        return None
+    assert interaction.acr is not None and interaction.auth_time is not None and interaction.sid is not None
+    return Authentication(interaction.account_id, interaction.auth_time, interaction.acr, interaction.amr,
+                          interaction.sid)
+
+
+def _scope_items(locale: str, client: Client, scopes: tuple[str, ...]) -> list[dict[str, str]]:
+    return [{"scope": s, "label": gettext(locale, SCOPE_LABELS.get(s, s))} for s in scopes]
+
+
+async def show(request: Request) -> Response:
+    container, interaction = await _load(request)
+    if interaction is None:
+        return _expired(request)
+    client = await container.clients.get(interaction.request.client_id)
+    if client is None:
+        return _expired(request)
+    locale = locale_of(request, interaction.request.ui_locales)
+    auth = _authentication(interaction)
+    if auth is None:
+        return login_page(request, interaction, client, locale)
+    if await needs_consent(container.provider, client, interaction.request, auth.account_id):
+        return render(request, "consent.html", {
+            "uid": interaction.uid, "client": client,
+            "scopes": _scope_items(locale, client, interaction.request.scopes)}, locale=locale)
+    return await complete(request, container, interaction, client, auth)
+
+
+def login_page(request: Request, interaction: Interaction, client: Client, locale: str, *,
+               error: str | None = None, status: int = 200, username: str | None = None) -> Response:
+    return render(request, "login.html", {
+        "uid": interaction.uid, "client": client, "error": error,
+        "username": username if username is not None else (interaction.request.login_hint or ""),
+        "methods": request.app.state.login_methods}, status=status, locale=locale)
+
+
+async def complete(request: Request, container: Container, interaction: Interaction, client: Client,
+                   auth: Authentication) -> Response:
+    try:
+        redirect = await issue_code(container.provider, client, interaction.request, auth)
+    except AuthorizeFailure as failure:
+        assert failure.redirect is not None
+        redirect = failure.redirect
+    await finish_interaction(container.provider, interaction.uid)
+    response = redirect_response(redirect, status=303)
+    response.delete_cookie(f"mandat_ia_{interaction.uid}", path=f"/interaction/{interaction.uid}")
+    return response
+
+
+async def login(request: Request) -> Response:
+    container, interaction = await _load(request)
+    if interaction is None:
+        return _expired(request)
+    client = await container.clients.get(interaction.request.client_id)
+    if client is None:
+        return _expired(request)
+    locale = locale_of(request, interaction.request.ui_locales)
+    form = await request.form()
+    if not await check_csrf(request, form):
+        return error_page(request, gettext(locale, "The form expired"),
+                          gettext(locale, "For your security, forms are valid for one visit only."),
+                          next_step=gettext(locale, "Go back, reload the page and try again."), status=403,
+                          locale=locale)
+    username = str(form.get("username") or "").strip()
+    password = str(form.get("password") or "")
+    if not username or not password:
+        return login_page(request, interaction, client, locale, status=400, username=username,
+                          error=gettext(locale, "Enter your username and your password."))
+    result = await container.accounts.login_with_password(username, password, client_ip(request))
+    if result.retry_after:
+        container.audit.record("accounts:login:throttled", ip=client_ip(request), client_id=client.client_id)
+        minutes = max(1, (result.retry_after + 59) // 60)
+        return login_page(request, interaction, client, locale, status=429, username=username, error=gettext(
+            locale, "Too many attempts. Wait {minutes} minute(s), or sign in with your card or security key.",
+            minutes=minutes))
+    if result.account is None:
+        container.audit.record("accounts:login:failed", ip=client_ip(request), client_id=client.client_id)
+        return login_page(request, interaction, client, locale, status=401, username=username, error=gettext(
+            locale, "The username or password is incorrect. Check them and try again."))
+    account = result.account
+    container.audit.record("accounts:login:succeeded", actor=account.id, ip=client_ip(request),
+                           client_id=client.client_id, method="pwd")
+    return await signed_in(request, container, interaction, account.id, "eidas1", ("pwd",))
+
+
+async def signed_in(request: Request, container: Container, interaction: Interaction, account_id: str,
+                    acr: str, amr: tuple[str, ...]) -> Response:
+    """A sign-in method succeeded: open the SSO session and continue the interaction."""
+    session = await create_session(container.provider, account_id, acr, amr)
+    auth = session.authentication
+    interaction.account_id, interaction.acr, interaction.amr = account_id, acr, amr
+    interaction.auth_time, interaction.sid, interaction.fresh_login_required = auth.auth_time, auth.sid, False
+    await save_interaction(container.provider, interaction)
+    response = RedirectResponse(f"/interaction/{interaction.uid}", status_code=303, headers=NO_STORE)
+    response.set_cookie(SESSION_COOKIE, session.token, httponly=True, secure=container.settings.secure_cookies,
+                        samesite="lax", path="/")
+    return response
+
+
+async def consent(request: Request) -> Response:
+    container, interaction = await _load(request)
+    if interaction is None:
+        return _expired(request)
+    client = await container.clients.get(interaction.request.client_id)
+    auth = _authentication(interaction)
+    if client is None or auth is None:
+        return _expired(request)
+    locale = locale_of(request, interaction.request.ui_locales)
+    form = await request.form()
+    if not await check_csrf(request, form):
+        return error_page(request, gettext(locale, "The form expired"),
+                          gettext(locale, "For your security, forms are valid for one visit only."),
+                          next_step=gettext(locale, "Go back, reload the page and try again."), status=403,
+                          locale=locale)
+    if form.get("decision") != "allow":
+        container.audit.record("oidc:consent:denied", actor=auth.account_id, client_id=client.client_id)
+        await finish_interaction(container.provider, interaction.uid)
+        req = interaction.request
+        return redirect_response(error_redirect(container.provider, req.redirect_uri, req.response_mode, req.state,
+                                                errors.AccessDenied("the person declined")), status=303)
+    await container.accounts.remember(auth.account_id, client.client_id, interaction.request.scopes)
+    container.audit.record("oidc:consent:granted", actor=auth.account_id, client_id=client.client_id,
+                           scopes=" ".join(interaction.request.scopes))
+    return await complete(request, container, interaction, client, auth)
+
+
+async def cancel(request: Request) -> Response:
+    container, interaction = await _load(request)
+    if interaction is None:
+        return _expired(request)
+    form = await request.form()
+    if not await check_csrf(request, form):
+        return _expired(request)
+    await finish_interaction(container.provider, interaction.uid)
+    req = interaction.request
+    return redirect_response(error_redirect(container.provider, req.redirect_uri, req.response_mode, req.state,
+                                            errors.AccessDenied("the person cancelled sign-in")), status=303)
+
+
+def login_methods_default() -> list[dict[str, Any]]:
+    return []

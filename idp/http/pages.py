@@ -1,0 +1,77 @@
+"""Server-rendered pages: Jinja2 rendering in the person's language, with the CSRF cookie and token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from idp.container import Container
+from idp.http import csrf
+from idp.http.i18n import LOCALES, pick_locale, translations
+
+TEMPLATES = Path(__file__).parent / "templates"
+LANG_COOKIE = "mandat_lang"
+
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                   trim_blocks=True, lstrip_blocks=True)
+
+
+def container_of(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+def locale_of(request: Request, ui_locales: tuple[str, ...] = ()) -> str:
+    forced = request.query_params.get("lang")
+    if forced in LOCALES:
+        return forced
+    return pick_locale(ui_locales=ui_locales, cookie=request.cookies.get(LANG_COOKIE),
+                       accept_language=request.headers.get("accept-language"),
+                       default=container_of(request).settings.default_locale)
+
+
+def gettext(locale: str, message: str, **values: Any) -> str:
+    text = translations(locale).gettext(message)
+    return text.format(**values) if values else text
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, *, status: int = 200,
+           locale: str | None = None, ui_locales: tuple[str, ...] = ()) -> HTMLResponse:
+    container = container_of(request)
+    locale = locale or locale_of(request, ui_locales)
+    cookie_value = request.cookies.get(csrf.COOKIE) or csrf.new_cookie_value()
+    trans = translations(locale)
+
+    def _(message: str, **values: Any) -> str:
+        text = trans.gettext(message)
+        return text.format(**values) if values else text
+
+    other = "en" if locale == "fr" else "fr"
+    body = _env.get_template(template).render(
+        _=_, locale=locale, other_locale=other, path=request.url.path,
+        csrf_token=csrf.token_for(container.key("csrf"), cookie_value),
+        demo=container.settings.demo, **(context or {}))
+    response = HTMLResponse(body, status_code=status)
+    response.headers["cache-control"] = "no-store"
+    response.headers["content-language"] = locale
+    secure = container.settings.secure_cookies
+    if request.cookies.get(csrf.COOKIE) != cookie_value:
+        response.set_cookie(csrf.COOKIE, cookie_value, httponly=True, secure=secure, samesite="strict", path="/")
+    if request.query_params.get("lang") in LOCALES:
+        response.set_cookie(LANG_COOKIE, locale, max_age=31536000, secure=secure, samesite="lax", path="/")
+    return response
+
+
+async def check_csrf(request: Request, form: Any) -> bool:
+    container = container_of(request)
+    return csrf.is_valid(container.key("csrf"), request.cookies.get(csrf.COOKIE), form.get(csrf.FIELD))
+
+
+def error_page(request: Request, title: str, message: str, *, status: int = 400, next_step: str | None = None,
+               locale: str | None = None) -> Response:
+    return render(request, "error.html", {"title": title, "message": message, "next_step": next_step},
+                  status=status, locale=locale)

@@ -1,0 +1,220 @@
+"""HTTP glue for the protocol endpoints: normalise the request, call the engine, shape the response.
+
+JSON endpoints answer errors as `{"error", "error_description"}` with the RFC status; nothing here decides
+protocol questions.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from idp.http.pages import container_of, error_page, gettext, locale_of
+from idp.oidc import errors
+from idp.oidc.authorize import AuthorizeFailure, decide, validate
+from idp.oidc.discovery import provider_metadata
+from idp.oidc.introspect import introspection_endpoint
+from idp.oidc.models import NeedsInteraction, OidcRequest, Redirect
+from idp.oidc.revoke import revocation_endpoint
+from idp.oidc.sessions import load_session
+from idp.oidc.token import token_endpoint
+from idp.oidc.userinfo import userinfo_endpoint
+
+log = logging.getLogger("mandat.http")
+
+SESSION_COOKIE = "mandat_session"
+NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def client_ip(request: Request) -> str:
+    peer = request.client.host if request.client else ""
+    container = container_of(request)
+    if peer in container.settings.proxies:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[-1].strip()
+    return peer
+
+
+def _normalise(method: str, pairs: list[tuple[str, str]], request: Request) -> OidcRequest:
+    params: dict[str, str] = {}
+    repeated: set[str] = set()
+    for name, value in pairs:
+        if name in params:
+            repeated.add(name)
+        params[name] = value
+    headers = {"authorization": request.headers.get("authorization", "")}
+    return OidcRequest(method=method, params=params, headers=headers, client_ip=client_ip(request),
+                       repeated=frozenset(repeated), endpoint_url=str(request.url.replace(query="")))
+
+
+async def read_request(request: Request, *, allow_get: bool = True) -> OidcRequest:
+    if request.method == "POST":
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != FORM_TYPE:
+            raise errors.InvalidRequest(f"the body must be {FORM_TYPE}")
+        body = await request.body()
+        try:
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False,
+                              max_num_fields=100)
+        except (UnicodeDecodeError, ValueError):
+            raise errors.InvalidRequest("the body is not valid form data") from None
+        return _normalise("POST", pairs, request)
+    if not allow_get:
+        raise errors.InvalidRequest("use POST")
+    try:
+        pairs = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=100)
+    except ValueError:
+        raise errors.InvalidRequest("too many parameters") from None
+    return _normalise("GET", pairs, request)
+
+
+def json_error(exc: errors.OAuthError, *, bearer: bool = False, basic: bool = False) -> JSONResponse:
+    response = JSONResponse(exc.as_dict(), status_code=exc.status, headers=NO_STORE)
+    if bearer:
+        desc = exc.description.replace('"', "'")
+        response.headers["www-authenticate"] = f'Bearer error="{exc.error}", error_description="{desc}"'
+    elif basic and exc.status == 401:
+        response.headers["www-authenticate"] = 'Basic realm="mandat"'
+    return response
+
+
+def _log(exc: errors.OAuthError, request: Request) -> None:
+    log.info("%s %s -> %s (%s)", request.method, request.url.path, exc.error, exc.detail)
+
+
+# --- discovery and keys -------------------------------------------------------------------------------------
+
+async def discovery(request: Request) -> Response:
+    container = container_of(request)
+    metadata = container.services.get("discovery_metadata") or provider_metadata(container.provider)
+    container.services["discovery_metadata"] = metadata
+    return JSONResponse(metadata, headers={"cache-control": f"public, max-age={container.settings.jwks_cache_seconds}"})
+
+
+async def jwks(request: Request) -> Response:
+    container = container_of(request)
+    return JSONResponse(container.keystore.jwks(),
+                        headers={"cache-control": f"public, max-age={container.settings.jwks_cache_seconds}"})
+
+
+# --- authorization endpoint ------------------------------------------------------------------------------------
+
+def redirect_response(redirect: Redirect, *, status: int = 303) -> Response:
+    if redirect.response_mode == "form_post":
+        return form_post_page(redirect)
+    separator = "&" if urlsplit(redirect.url).query else "?"
+    return RedirectResponse(redirect.url + separator + urlencode(redirect.params), status_code=status,
+                            headers=NO_STORE)
+
+
+def form_post_page(redirect: Redirect) -> Response:
+    """OAuth 2.0 Form Post Response Mode: an auto-submitting form (external script; CSP allows it)."""
+    inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+                     for k, v in redirect.params.items())
+    target = urlsplit(redirect.url)
+    origin = f"{target.scheme}://{target.netloc}"
+    body = ("<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Mandat</title>"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            "<script src=\"/static/form_post.js\" defer></script></head><body>"
+            f"<form method=\"post\" action=\"{html.escape(redirect.url)}\" id=\"form_post\">{inputs}"
+            "<noscript><button type=\"submit\">Continuer / Continue</button></noscript></form></body></html>")
+    csp = (f"default-src 'none'; script-src 'self'; form-action {origin}; frame-ancestors 'none'; "
+           "base-uri 'none'")
+    return HTMLResponse(body, headers={**NO_STORE, "content-security-policy": csp})
+
+
+def interaction_redirect(request: Request, needs: NeedsInteraction) -> Response:
+    container = container_of(request)
+    response = RedirectResponse(f"/interaction/{needs.uid}", status_code=303, headers=NO_STORE)
+    response.set_cookie(f"mandat_ia_{needs.uid}", needs.browser_binding, httponly=True,
+                        secure=container.settings.secure_cookies, samesite="lax", path=f"/interaction/{needs.uid}",
+                        max_age=container.settings.interaction_ttl)
+    return response
+
+
+async def authorize(request: Request) -> Response:
+    container = container_of(request)
+    provider = container.provider
+    locale = locale_of(request)
+    try:
+        oidc_request = await read_request(request)
+        ctx, auth_request = await validate(provider, oidc_request)
+        session = await load_session(provider, request.cookies.get(SESSION_COOKIE))
+        outcome = await decide(provider, ctx, auth_request, session)
+    except AuthorizeFailure as failure:
+        _log(failure.error, request)
+        if failure.redirect is not None:
+            return redirect_response(failure.redirect, status=302)
+        return error_page(request, gettext(locale, "This sign-in link is not valid"),
+                          failure.error.description, next_step=gettext(
+                              locale, "Go back to the site you came from and try again. If it keeps happening, "
+                              "contact that site's support."), locale=locale)
+    except errors.OAuthError as exc:
+        _log(exc, request)
+        return error_page(request, gettext(locale, "This sign-in link is not valid"), exc.description,
+                          locale=locale)
+    if isinstance(outcome, NeedsInteraction):
+        return interaction_redirect(request, outcome)
+    return redirect_response(outcome, status=302)
+
+
+# --- JSON endpoints ---------------------------------------------------------------------------------------------
+
+async def token(request: Request) -> Response:
+    container = container_of(request)
+    try:
+        oidc_request = await read_request(request, allow_get=False)
+        body = await token_endpoint(container.provider, oidc_request)
+    except errors.OAuthError as exc:
+        _log(exc, request)
+        return json_error(exc, basic=request.headers.get("authorization", "")[:6].lower() == "basic ")
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers=NO_STORE)
+
+
+async def userinfo(request: Request) -> Response:
+    container = container_of(request)
+    try:
+        if request.method == "GET" and "access_token" in request.query_params:
+            raise errors.InvalidRequest("do not send access tokens in the query string (RFC 6750 §2.3)")
+        if request.method == "POST":
+            oidc_request = await read_request(request, allow_get=False)
+        else:
+            oidc_request = OidcRequest("GET", {}, {"authorization": request.headers.get("authorization", "")},
+                                       client_ip(request))
+        claims = await userinfo_endpoint(container.provider, oidc_request)
+    except errors.OAuthError as exc:
+        _log(exc, request)
+        return json_error(exc, bearer=True)
+    return JSONResponse(claims, headers=NO_STORE)
+
+
+async def introspect(request: Request) -> Response:
+    container = container_of(request)
+    try:
+        body = await introspection_endpoint(container.provider, await read_request(request, allow_get=False))
+    except errors.OAuthError as exc:
+        _log(exc, request)
+        return json_error(exc, basic=True)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+async def revoke(request: Request) -> Response:
+    container = container_of(request)
+    try:
+        await revocation_endpoint(container.provider, await read_request(request, allow_get=False))
+    except errors.OAuthError as exc:
+        _log(exc, request)
+        return json_error(exc, basic=True)
+    return Response(status_code=200, headers=NO_STORE)
+
+
+def form_dict(request_form: Any) -> dict[str, Any]:
+    return {k: request_form.get(k) for k in request_form}
