@@ -134,7 +134,7 @@ async def export_letters(db: Database, out_dir: Path, *, settings: EnrollmentSet
             .with_for_update(of=OutboxLetter, skip_locked=True)
         )
         to_send: list[OutboxLetter] = []
-        for letter, code in result.tuples():
+        for letter, code in result:
             dead = code.consumed_at or code.superseded_at or code.expires_at <= now or not letter.code_text
             if dead:
                 letter.status, letter.code_text = "cancelled", None

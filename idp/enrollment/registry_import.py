@@ -119,7 +119,7 @@ class _Batcher:
         result = await session.execute(
             select(RegistryRecord.number, RegistryRecord.row_hash).where(RegistryRecord.number.in_(self.rows))
         )
-        stored = dict(result.tuples().all())
+        stored: dict[str, str] = {number: row_hash for number, row_hash in result}
         changed = [row for number, row in self.rows.items() if stored.get(number) != row.row_hash]
         self._summary.unchanged += len(self.rows) - len(changed)
         if not changed:
