@@ -60,13 +60,17 @@ class FakeMonotonic:
         return self.now
 
 
+# Only what passkeys touch: other domains' tables (and their foreign keys) are not needed here.
+PASSKEY_TABLES = (Account.__tablename__, PasskeyUserHandle.__tablename__, WebAuthnCredential.__tablename__)
+
+
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Database]:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'passkeys.db'}")
     async with database.engine.begin() as conn:
         await conn.run_sync(
             Base.metadata.create_all,
-            tables=[Account.__table__, PasskeyUserHandle.__table__, WebAuthnCredential.__table__],
+            tables=[Base.metadata.tables[name] for name in PASSKEY_TABLES],
         )
     yield database
     await database.dispose()
