@@ -36,7 +36,7 @@ __all__ = [
     "DEMO_PROFESSIONALS",
     "CertificateAuthority",
     "DemoProfessional",
-    "TestPki",
+    "GeneratedPki",
     "demo_extract",
     "issue_card_certificate",
     "load_ca",
@@ -81,7 +81,7 @@ class CertificateAuthority:
 
 
 @dataclass(frozen=True, slots=True)
-class TestPki:
+class GeneratedPki:
     """Where `make_test_pki` wrote each piece."""
 
     out_dir: Path
@@ -218,7 +218,7 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def make_test_pki(out_dir: Path, professionals: tuple[DemoProfessional, ...] = DEMO_PROFESSIONALS) -> TestPki:
+def make_test_pki(out_dir: Path, professionals: tuple[DemoProfessional, ...] = DEMO_PROFESSIONALS) -> GeneratedPki:
     """Generate the test PKI under `out_dir` (created if needed; files are overwritten)."""
     now = dt.datetime.now(dt.UTC)
     root = _make_ca(ROOT_NAME, None, path_length=1, now=now)
@@ -251,7 +251,7 @@ def make_test_pki(out_dir: Path, professionals: tuple[DemoProfessional, ...] = D
     _write(crl_paths[1], make_crl(issuing, revoked_serials, now).public_bytes(serialization.Encoding.PEM))
     _write(out_dir / "directory.txt", demo_extract(professionals).encode("utf-8"))
     _write(out_dir / "manifest.json", json.dumps({"cards": manifest}, indent=2).encode())
-    return TestPki(out_dir, out_dir / "trust-anchors.pem", out_dir / "intermediates.pem", crl_paths, card_dirs,
+    return GeneratedPki(out_dir, out_dir / "trust-anchors.pem", out_dir / "intermediates.pem", crl_paths, card_dirs,
                    frozenset(p.national_id for p in professionals if p.revoked))
 
 
