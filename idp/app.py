@@ -76,7 +76,12 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 def default_extensions() -> list[Extension]:
-    """Domain packages that contribute routes, claims and login methods."""
+    """Domain packages that contribute routes, claims, scopes and login methods.
+
+    Each is `extension(container) -> routes`; inside it may call `container.add_scopes`,
+    `container.add_login_method`, append to `container.accounts.claim_sources` and put its service in
+    `container.services`.
+    """
     return []
 
 
@@ -95,8 +100,7 @@ def create_app(settings: Settings, *, store: EphemeralStore | None = None,
             await container.close()
 
     routes = core_routes()
-    login_methods: list[dict[str, Any]] = []
-    container.services["login_methods"] = login_methods
+    login_methods: list[dict[str, Any]] = container.services.setdefault("login_methods", [])
     for extension in extensions if extensions is not None else default_extensions():
         routes = extension(container) + routes
     app = Starlette(routes=routes, lifespan=lifespan,

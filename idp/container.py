@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from idp.accounts.bruteforce import BruteForceGuard
@@ -35,6 +35,17 @@ class Container:
     provider: Provider
     # Domain services registered by their packages (enrollment, cards, passkeys, ...).
     services: dict[str, Any] = field(default_factory=dict)
+
+    def add_scopes(self, scopes: tuple[str, ...], claims: tuple[str, ...] = ()) -> None:
+        """Let a domain package announce the scopes and claims it serves (discovery metadata)."""
+        config = self.provider.config
+        self.provider.config = replace(
+            config, scopes_supported=tuple(dict.fromkeys(config.scopes_supported + scopes)),
+            claims_supported=tuple(dict.fromkeys(config.claims_supported + claims)))
+
+    def add_login_method(self, template: str, order: int = 50, **context: Any) -> None:
+        """Offer a sign-in method on the login page; `template` is included inside the page."""
+        self.services.setdefault("login_methods", []).append({"template": template, "order": order, **context})
 
     def key(self, purpose: str) -> bytes:
         return derive_key(self.server_secret, purpose)

@@ -27,7 +27,7 @@ SCOPE_LABELS = {
 }
 
 
-async def _load(request: Request) -> tuple[Container, Interaction | None]:
+async def load_current(request: Request) -> tuple[Container, Interaction | None]:
     container = container_of(request)
     uid = request.path_params["uid"]
     interaction = await load_interaction(container.provider, uid, request.cookies.get(f"mandat_ia_{uid}"))
@@ -55,7 +55,7 @@ def _scope_items(locale: str, client: Client, scopes: tuple[str, ...]) -> list[d
 
 
 async def show(request: Request) -> Response:
-    container, interaction = await _load(request)
+    container, interaction = await load_current(request)
     if interaction is None:
         return _expired(request)
     client = await container.clients.get(interaction.request.client_id)
@@ -77,7 +77,7 @@ def login_page(request: Request, interaction: Interaction, client: Client, local
     return render(request, "login.html", {
         "uid": interaction.uid, "client": client, "error": error,
         "username": username if username is not None else (interaction.request.login_hint or ""),
-        "methods": request.app.state.login_methods}, status=status, locale=locale)
+        "methods": sorted(request.app.state.login_methods, key=lambda m: m.get("order", 50))}, status=status, locale=locale)
 
 
 async def complete(request: Request, container: Container, interaction: Interaction, client: Client,
@@ -94,7 +94,7 @@ async def complete(request: Request, container: Container, interaction: Interact
 
 
 async def login(request: Request) -> Response:
-    container, interaction = await _load(request)
+    container, interaction = await load_current(request)
     if interaction is None:
         return _expired(request)
     client = await container.clients.get(interaction.request.client_id)
@@ -144,7 +144,7 @@ async def signed_in(request: Request, container: Container, interaction: Interac
 
 
 async def consent(request: Request) -> Response:
-    container, interaction = await _load(request)
+    container, interaction = await load_current(request)
     if interaction is None:
         return _expired(request)
     client = await container.clients.get(interaction.request.client_id)
@@ -171,7 +171,7 @@ async def consent(request: Request) -> Response:
 
 
 async def cancel(request: Request) -> Response:
-    container, interaction = await _load(request)
+    container, interaction = await load_current(request)
     if interaction is None:
         return _expired(request)
     form = await request.form()
@@ -183,5 +183,3 @@ async def cancel(request: Request) -> Response:
                                             errors.AccessDenied("the person cancelled sign-in")), status=303)
 
 
-def login_methods_default() -> list[dict[str, Any]]:
-    return []
