@@ -20,10 +20,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -110,7 +110,7 @@ def sample_client_credentials(target: Target, discovery: dict[str, Any], jwks: K
 
 def bench_client_credentials(target: Target, args: argparse.Namespace) -> dict[str, Any]:
     discovery, jwks_json = discover(target)
-    jwks = KeySet.import_key_set(jwks_json)
+    jwks = KeySet.import_key_set(cast(KeySetSerialization, jwks_json))
     form = cc_form(target, args.cc_scope)
     report: dict[str, Any] = {"server": target.name, "form": form}
     before = sample_client_credentials(target, discovery, jwks, form)

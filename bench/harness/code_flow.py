@@ -28,12 +28,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 import uvloop
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 
 from .servers import REDIRECT_URI, Target
 from .verify import check_id_token
@@ -267,10 +267,14 @@ async def run_code_flow(target: Target, discovery: dict[str, Any], jwks: KeySet,
     return stats
 
 
+def _keys(jwks: dict[str, Any]) -> KeySet:
+    return KeySet.import_key_set(cast(KeySetSerialization, jwks))
+
+
 def _process_main(target: Target, discovery: dict[str, Any], jwks: dict[str, Any], users: int, duration: float,
                   start_at: float) -> FlowStats:
     time.sleep(max(0.0, start_at - time.time()))
-    return uvloop.run(run_code_flow(target, discovery, KeySet.import_key_set(jwks), users, duration))
+    return uvloop.run(run_code_flow(target, discovery, _keys(jwks), users, duration))
 
 
 def run_code_flow_processes(target: Target, discovery: dict[str, Any], jwks: dict[str, Any], users: int,
@@ -281,7 +285,7 @@ def run_code_flow_processes(target: Target, discovery: dict[str, Any], jwks: dic
     that would otherwise be waiting for it. All of them share the machine's cores with the server.
     """
     if processes <= 1:
-        return uvloop.run(run_code_flow(target, discovery, KeySet.import_key_set(jwks), users, duration))
+        return uvloop.run(run_code_flow(target, discovery, _keys(jwks), users, duration))
     shares = [users // processes + (i < users % processes) for i in range(processes)]
     portable = dataclasses.replace(target, process=None)
     start_at = time.time() + 0.5  # all processes start together, after they have imported everything

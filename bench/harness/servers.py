@@ -180,8 +180,11 @@ MANDAT_CLIENT_SCOPE = "openid profile offline_access"
 
 
 def _mandat_client_add_argv(extra: str) -> list[str]:
+    # Same client as the peer's: confidential, client_secret_basic, three grant types, consent page shown.
     return ["client", "add", "--client-id", "bench-client", "--redirect-uri", REDIRECT_URI,
-            "--scope", MANDAT_CLIENT_SCOPE, *shlex.split(extra)]
+            "--scope", MANDAT_CLIENT_SCOPE, "--auth-method", "client_secret_basic",
+            "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+            "--grant-type", "client_credentials", "--name", "Bench client", *shlex.split(extra)]
 
 
 _SECRET_LINE = re.compile(r"secret\W*[:=]?\s*([A-Za-z0-9_\-.~+/=]{16,})", re.IGNORECASE)
@@ -223,7 +226,8 @@ def start_mandat(log_dir: Path, extra_env: dict[str, str], client_args: str, ser
     target.client_secret = parse_client_secret(_mandat_cli(_mandat_client_add_argv(client_args), env))
     _mandat_cli(["account", "add", "--username", target.username, "--password-stdin"], env,
                 stdin=target.password + "\n")
-    argv = [sys.executable, "-m", "idp", "serve", "--port", str(port), *shlex.split(serve_args)]
+    argv = [sys.executable, "-m", "idp", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            *shlex.split(serve_args)]
     target.process = ServerProcess("mandat", argv, env, REPO_DIR, log_dir)
     wait_ready(target)
     return target
