@@ -169,7 +169,8 @@ class Env:
         self.last_verifier = verifier
         return params
 
-    async def login(self, response: httpx.Response, username: str = "alice", password: str = PASSWORD) -> httpx.Response:
+    async def login(self, response: httpx.Response, username: str = "alice",
+                    password: str = PASSWORD) -> httpx.Response:
         """From a redirect to /interaction/{uid}: post the login form; returns the 303 after login."""
         page = await self.http.get(response.headers["location"])
         assert page.status_code == 200, page.text

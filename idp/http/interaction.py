@@ -6,8 +6,6 @@ the browser holding its binding cookie.
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -75,9 +73,10 @@ async def show(request: Request) -> Response:
 def login_page(request: Request, interaction: Interaction, client: Client, locale: str, *,
                error: str | None = None, status: int = 200, username: str | None = None) -> Response:
     return render(request, "login.html", {
-        "uid": interaction.uid, "client": client, "error": error,
+        "uid": interaction.uid, "client": client, "error": error, "interaction": interaction,
         "username": username if username is not None else (interaction.request.login_hint or ""),
-        "methods": sorted(request.app.state.login_methods, key=lambda m: m.get("order", 50))}, status=status, locale=locale)
+        "methods": sorted(request.app.state.login_methods, key=lambda m: m.get("order", 50)),
+    }, status=status, locale=locale)
 
 
 async def complete(request: Request, container: Container, interaction: Interaction, client: Client,
