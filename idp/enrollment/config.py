@@ -15,47 +15,48 @@ from idp.errors import ConfigurationError
 __all__ = ["EnrollmentSettings"]
 
 
-def _env(name: str, default: str, *, doc: str) -> Any:
+def _env(name: str, default: int | str, *, doc: str) -> Any:
+    """Declare a setting with its typed default; the metadata keeps its variable name and documentation."""
     return field(default=default, metadata={"env": name, "doc": doc})
 
 
 @dataclass(frozen=True, slots=True)
 class EnrollmentSettings:
     minimum_age: int = _env(
-        "MANDAT_ENROLLMENT_MINIMUM_AGE", "14",
+        "MANDAT_ENROLLMENT_MINIMUM_AGE", 14,
         doc="Youngest age allowed to enrol alone (Québec: 14). Younger citizens are refused with `under_age`; "
         "a guardian acts for them through a delegation.",
     )
     code_lifetime_days: int = _env(
-        "MANDAT_ENROLLMENT_CODE_LIFETIME_DAYS", "90",
+        "MANDAT_ENROLLMENT_CODE_LIFETIME_DAYS", 90,
         doc="Days a mailed security code stays valid. Long, because it travels by post.",
     )
     code_max_tries: int = _env(
-        "MANDAT_ENROLLMENT_CODE_MAX_TRIES", "5",
+        "MANDAT_ENROLLMENT_CODE_MAX_TRIES", 5,
         doc="Wrong codes accepted before the current code is locked (`code_locked`); a new code must be requested.",
     )
     ip_max_requests: int = _env(
-        "MANDAT_ENROLLMENT_IP_MAX_REQUESTS", "20",
+        "MANDAT_ENROLLMENT_IP_MAX_REQUESTS", 20,
         doc="Code requests per client IP per `MANDAT_ENROLLMENT_IP_WINDOW_SECONDS` before `rate_limited`.",
     )
     ip_window_seconds: int = _env(
-        "MANDAT_ENROLLMENT_IP_WINDOW_SECONDS", "3600", doc="Fixed window for the per-IP request limit."
+        "MANDAT_ENROLLMENT_IP_WINDOW_SECONDS", 3600, doc="Fixed window for the per-IP request limit."
     )
     number_max_requests: int = _env(
-        "MANDAT_ENROLLMENT_NUMBER_MAX_REQUESTS", "10",
+        "MANDAT_ENROLLMENT_NUMBER_MAX_REQUESTS", 10,
         doc="Code requests per insurance number (matched or not) per `MANDAT_ENROLLMENT_NUMBER_WINDOW_SECONDS`. "
         "Counted whether or not a record matched, so hitting it reveals nothing.",
     )
     number_window_seconds: int = _env(
-        "MANDAT_ENROLLMENT_NUMBER_WINDOW_SECONDS", "86400", doc="Fixed window for the per-number limit."
+        "MANDAT_ENROLLMENT_NUMBER_WINDOW_SECONDS", 86400, doc="Fixed window for the per-number limit."
     )
     letters_per_number: int = _env(
-        "MANDAT_ENROLLMENT_LETTERS_PER_NUMBER", "3",
+        "MANDAT_ENROLLMENT_LETTERS_PER_NUMBER", 3,
         doc="Letters mailed per number per `MANDAT_ENROLLMENT_NUMBER_WINDOW_SECONDS`. Beyond it a matched "
         "request silently mails nothing (same answer), so nobody can flood a citizen's mailbox.",
     )
     request_min_duration_ms: int = _env(
-        "MANDAT_ENROLLMENT_REQUEST_MIN_DURATION_MS", "400",
+        "MANDAT_ENROLLMENT_REQUEST_MIN_DURATION_MS", 400,
         doc="Every code request takes at least this long, so a match (which writes a code and a letter) cannot "
         "be told from a miss by timing. Keep it above the slowest matched request you observe.",
     )
@@ -83,8 +84,10 @@ class EnrollmentSettings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             name = str(f.metadata["env"])
-            raw = env.get(name, f.default)
-            if f.type in ("int", int):
+            if name not in env:
+                continue
+            raw = env[name]
+            if isinstance(f.default, int):
                 try:
                     value = int(str(raw))
                 except ValueError:
@@ -96,9 +99,10 @@ class EnrollmentSettings:
                 if not str(raw).strip():
                     raise ConfigurationError(f"{name} must not be empty")
                 values[f.name] = str(raw)
-        if len(values["registry_country"]) != 2 or not values["registry_country"].isalpha():
+        settings = cls(**values)
+        if len(settings.registry_country) != 2 or not settings.registry_country.isalpha():
             raise ConfigurationError("MANDAT_ENROLLMENT_REGISTRY_COUNTRY must be a 2-letter ISO country code")
-        return cls(**values)
+        return settings
 
     @classmethod
     def env_name(cls, attribute: str) -> str:

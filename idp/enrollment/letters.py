@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from idp.db import Database, utcnow
 from idp.enrollment.config import EnrollmentSettings
+from idp.enrollment.interfaces import Clock
 from idp.enrollment.models import OutboxLetter, SecurityCode
 
 __all__ = ["LetterContent", "export_letters", "render_letters"]
@@ -119,10 +120,12 @@ def _content(letter: OutboxLetter) -> LetterContent:
     )
 
 
-async def export_letters(db: Database, out_dir: Path, *, settings: EnrollmentSettings | None = None) -> int:
+async def export_letters(
+    db: Database, out_dir: Path, *, settings: EnrollmentSettings | None = None, clock: Clock = utcnow
+) -> int:
     """Render every pending letter whose code is still usable; return how many were sent to `out_dir`."""
-    settings = settings or EnrollmentSettings.from_env({})
-    now = utcnow()
+    settings = settings or EnrollmentSettings()
+    now = clock()
     async with db.transaction() as session:
         # SKIP LOCKED: two exports running at once never print the same letter twice (PostgreSQL; SQLite has
         # a single writer anyway and ignores the clause).

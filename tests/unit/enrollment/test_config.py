@@ -9,6 +9,7 @@ from idp.errors import ConfigurationError
 def test_defaults() -> None:
     settings = EnrollmentSettings.from_env({})
     assert (settings.minimum_age, settings.code_lifetime_days, settings.code_max_tries) == (14, 90, 5)
+    assert settings == EnrollmentSettings()  # typed defaults, not environment strings
 
 
 def test_reads_variables() -> None:

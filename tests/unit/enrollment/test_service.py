@@ -1,0 +1,277 @@
+"""EnrollmentService on a temp SQLite database and the memory store: requests, codes, activation, recovery."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from idp.accounts.models import Account
+from idp.db import Database
+from idp.enrollment.config import EnrollmentSettings
+from idp.enrollment.errors import CodeError, FieldError, PasswordRejected, RateLimited, UnderAge
+from idp.enrollment.interfaces import CodeRequest, RequestOutcome
+from idp.enrollment.models import OutboxLetter, SecurityCode
+from idp.enrollment.service import EnrollmentService
+from idp.store import MemoryStore
+from tests.unit.enrollment.conftest import CITIZEN, SECRET, Clock, add_record
+
+NUMBER = "LEFE90551712"
+PASSWORD = "Le chat dort sur le radiateur"
+
+
+def form(**overrides: str) -> CodeRequest:
+    values = {
+        "number": "lefe 9055 1712", "family_name": "LEFEBVRE D AMOUR", "given_name": "emilie",
+        "birth_date": "1990-05-17", "card_sequence": "01", "card_expiry": "2028-03",
+    }
+    return CodeRequest(**(values | overrides))
+
+
+class Rig:
+    def __init__(self, db: Database, **settings: Any) -> None:
+        self.db = db
+        self.clock = Clock()
+        self.store = MemoryStore()
+        self.sleeps: list[float] = []
+        self.settings = EnrollmentSettings(**({"request_min_duration_ms": 300} | settings))
+        self.service = EnrollmentService(
+            db, self.store, self.settings, SECRET, self.clock,
+            hash_password=lambda password: f"hashed:{password}", sleep=self._sleep,
+        )
+
+    async def _sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    async def letters(self) -> list[OutboxLetter]:
+        async with self.db.session() as session:
+            return list(await session.scalars(select(OutboxLetter).order_by(OutboxLetter.id)))
+
+    async def codes(self) -> list[SecurityCode]:
+        async with self.db.session() as session:
+            return list(await session.scalars(select(SecurityCode).order_by(SecurityCode.id)))
+
+    async def mailed_code(self) -> str:
+        code = (await self.letters())[-1].code_text
+        assert code is not None
+        return code
+
+
+@pytest.fixture
+async def rig(db: Database) -> Rig:
+    await add_record(db)
+    return Rig(db)
+
+
+async def test_matching_request_queues_a_letter_with_a_hashed_code(rig: Rig) -> None:
+    outcome = await rig.service.request_code(form(), "192.0.2.1")
+    assert outcome == RequestOutcome()
+    [letter] = await rig.letters()
+    [code] = await rig.codes()
+    assert letter.registry_number == NUMBER and letter.purpose == "enrol"
+    assert (letter.recipient_name, letter.city) == ("Émilie Lefèbvre-D'Amour", "Montréal")
+    assert letter.code_text is not None and letter.code_text.replace("-", "") not in code.code_hash
+    assert code.expires_at == rig.clock.now + timedelta(days=90)
+
+
+async def test_non_matching_request_gives_the_identical_outcome_and_pads_the_time(rig: Rig) -> None:
+    matched = await rig.service.request_code(form(), "192.0.2.1")
+    unknown_number = await rig.service.request_code(
+        form(number="LEFE 9055 1799"), "192.0.2.1")  # well-formed, not in the registry
+    wrong_card = await rig.service.request_code(form(card_sequence="02"), "192.0.2.1")
+    assert matched == unknown_number == wrong_card == RequestOutcome()
+    assert len(await rig.letters()) == 1
+    # Every path sleeps up to the same floor: none returns before 300 ms.
+    assert len(rig.sleeps) == 3 and all(0 < s <= 0.3 for s in rig.sleeps)
+
+
+async def test_matching_tolerates_case_accents_spaces_hyphens_and_year_month_expiry(rig: Rig) -> None:
+    await rig.service.request_code(
+        form(family_name="  lefèbvre-d'amour ", given_name="ÉMILIE CLAIRE", card_expiry="2028-03-31"), "192.0.2.1"
+    )
+    assert len(await rig.letters()) == 1
+
+
+async def test_field_errors_name_the_field(rig: Rig) -> None:
+    cases = [
+        (form(number="LEFE 9055 171"), "number"),
+        (form(number="2 95 10 99 126 111 94"), "number"),
+        (form(family_name="Martin"), "family_name"),
+        (form(birth_date="17/05/1990"), "birth_date"),
+        (form(card_expiry="mars 2028"), "card_expiry"),
+        (form(card_sequence=" "), "card_sequence"),
+    ]
+    for request, field in cases:
+        with pytest.raises(FieldError) as caught:
+            await rig.service.request_code(request, "192.0.2.1")
+        assert caught.value.field == field
+    assert await rig.letters() == []
+
+
+async def test_under_age_is_refused_from_the_typed_birth_date(db: Database) -> None:
+    rig = Rig(db)
+    # Nobody is in the registry: the refusal needs no lookup, so it reveals nothing.
+    with pytest.raises(UnderAge) as caught:
+        await rig.service.request_code(
+            form(number="LEFE 1255 1712", birth_date="2012-05-17"), "192.0.2.1")
+    assert caught.value.code == "under_age" and caught.value.minimum_age == 14
+    # Turning 14 today is enough.
+    rig.clock.now = rig.clock.now.replace(year=2026, month=5, day=17)
+    await rig.service.request_code(form(number="LEFE 1255 1712", birth_date="2012-05-17"), "192.0.2.1")
+
+
+async def test_rate_limit_per_ip(db: Database) -> None:
+    rig = Rig(db, ip_max_requests=3)
+    for _ in range(3):
+        await rig.service.request_code(form(), "192.0.2.1")
+    with pytest.raises(RateLimited) as caught:
+        await rig.service.request_code(form(), "192.0.2.1")
+    assert caught.value.code == "rate_limited" and 0 < caught.value.retry_after <= 3600
+    await rig.service.request_code(form(), "192.0.2.2")  # another address is not affected
+
+
+async def test_rate_limit_per_number_counts_unknown_numbers_too(db: Database) -> None:
+    rig = Rig(db, number_max_requests=2)
+    for ip in ("192.0.2.1", "192.0.2.2"):
+        await rig.service.request_code(form(), ip)
+    with pytest.raises(RateLimited):
+        await rig.service.request_code(form(), "192.0.2.3")
+
+
+async def test_letters_per_number_cap_is_silent(rig: Rig) -> None:
+    for _ in range(5):
+        assert await rig.service.request_code(form(), "192.0.2.1") == RequestOutcome()
+    assert len(await rig.letters()) == rig.settings.letters_per_number
+
+
+async def test_activation_creates_a_citizen_account_with_verified_claims(rig: Rig) -> None:
+    await rig.service.request_code(form(), "192.0.2.1")
+    code = await rig.mailed_code()
+    activation = await rig.service.activate("lefe-9055-1712", code.lower(), PASSWORD)
+    account = activation.account
+    assert not activation.recovered
+    assert (account.username, account.kind, account.national_id) == (NUMBER, "citizen", NUMBER)
+    assert account.password_hash == f"hashed:{PASSWORD}"
+    assert (account.given_name, account.family_name, account.gender) == ("Émilie Claire", "Lefèbvre-D'Amour", "female")
+    assert account.birthdate is not None and account.birthdate.isoformat() == "1990-05-17"
+    identity = account.identity or {}
+    verification = identity["verified_claims"]["verification"]
+    assert verification["trust_framework"] == "fr_ins"
+    assert verification["evidence"][0]["type"] == "electronic_record"
+    assert verification["evidence"][0]["record"]["source"]["name"] == "Assurance Maladie"
+    assert identity["verified_claims"]["claims"]["birthdate"] == "1990-05-17"
+    assert (identity["identity_status"], identity["health_insurance_number"]) == ("VALI", NUMBER)
+
+
+async def test_qualified_record_gives_qual_status(db: Database) -> None:
+    await add_record(db, qualified="true")
+    rig = Rig(db)
+    await rig.service.request_code(form(), "192.0.2.1")
+    activation = await rig.service.activate(NUMBER, await rig.mailed_code(), PASSWORD)
+    assert (activation.account.identity or {})["identity_status"] == "QUAL"
+
+
+async def test_reused_code_after_activation(rig: Rig) -> None:
+    await rig.service.request_code(form(), "192.0.2.1")
+    code = await rig.mailed_code()
+    await rig.service.activate(NUMBER, code, PASSWORD)
+    with pytest.raises(CodeError) as caught:
+        await rig.service.activate(NUMBER, code, PASSWORD + "!")
+    assert caught.value.code == "code_used"
+
+
+async def test_superseded_code(rig: Rig) -> None:
+    await rig.service.request_code(form(), "192.0.2.1")
+    first = await rig.mailed_code()
+    await rig.service.request_code(form(), "192.0.2.1")
+    second = await rig.mailed_code()
+    with pytest.raises(CodeError) as caught:
+        await rig.service.activate(NUMBER, first, PASSWORD)
+    assert caught.value.code == "code_superseded"
+    await rig.service.activate(NUMBER, second, PASSWORD)
+
+
+async def test_expired_code(rig: Rig) -> None:
+    await rig.service.request_code(form(), "192.0.2.1")
+    code = await rig.mailed_code()
+    rig.clock.now += timedelta(days=90)
+    with pytest.raises(CodeError) as caught:
+        await rig.service.activate(NUMBER, code, PASSWORD)
+    assert caught.value.code == "code_expired"
+
+
+async def test_five_wrong_codes_lock_the_code(rig: Rig) -> None:
+    from idp.enrollment.security_code import generate_code
+
+    await rig.service.request_code(form(), "192.0.2.1")
+    right = await rig.mailed_code()
+    errors = []
+    for _ in range(5):
+        with pytest.raises(CodeError) as caught:
+            await rig.service.activate(NUMBER, generate_code(), PASSWORD)
+        errors.append(caught.value.code)
+    assert errors == ["code_invalid"] * 4 + ["code_locked"]
+    with pytest.raises(CodeError) as caught:
+        await rig.service.activate(NUMBER, right, PASSWORD)  # even the right code, once locked
+    assert caught.value.code == "code_locked"
+    assert [c.tries for c in await rig.codes()] == [5]
+    # A new code starts afresh.
+    await rig.service.request_code(form(), "192.0.2.1")
+    await rig.service.activate(NUMBER, await rig.mailed_code(), PASSWORD)
+
+
+async def test_mistyped_check_symbol_costs_no_try(rig: Rig) -> None:
+    await rig.service.request_code(form(), "192.0.2.1")
+    code = await rig.mailed_code()
+    typo = code[:-1] + ("0" if code[-1] != "0" else "1")
+    with pytest.raises(CodeError) as caught:
+        await rig.service.activate(NUMBER, typo, PASSWORD)
+    assert caught.value.code == "code_invalid"
+    assert [c.tries for c in await rig.codes()] == [0]
+
+
+async def test_weak_password_is_refused_before_the_code_is_used(rig: Rig) -> None:
+    await rig.service.request_code(form(), "192.0.2.1")
+    code = await rig.mailed_code()
+    for password, reason in (("short", "password_too_short"), ("motdepasse123", "password_common")):
+        with pytest.raises(PasswordRejected) as caught:
+            await rig.service.activate(NUMBER, code, password)
+        assert caught.value.code == reason
+    await rig.service.activate(NUMBER, code, PASSWORD)
+
+
+async def test_code_for_another_number_is_invalid(rig: Rig, db: Database) -> None:
+    other = CITIZEN | {"number": "LEFE 9055 1713"}
+    await add_record(db, **other)
+    await rig.service.request_code(form(number="LEFE 9055 1713"), "192.0.2.1")
+    await rig.service.request_code(form(), "192.0.2.1")
+    other_code = (await rig.letters())[0].code_text
+    assert other_code is not None
+    with pytest.raises(CodeError) as caught:
+        await rig.service.activate(NUMBER, other_code, PASSWORD)
+    assert caught.value.code == "code_invalid"
+
+
+async def test_recovery_replaces_the_password_and_flags_it(rig: Rig) -> None:
+    await rig.service.request_code(form(), "192.0.2.1")
+    await rig.service.activate(NUMBER, await rig.mailed_code(), PASSWORD)
+    await rig.service.request_code(form(), "192.0.2.1")
+    assert (await rig.letters())[-1].purpose == "recover"
+    activation = await rig.service.activate(NUMBER, await rig.mailed_code(), "Une toute nouvelle phrase secrète")
+    assert activation.recovered
+    async with rig.db.session() as session:
+        accounts = list(await session.scalars(select(Account)))
+    assert [a.password_hash for a in accounts] == ["hashed:Une toute nouvelle phrase secrète"]
+
+
+async def test_pending_letters_lists_the_outbox(rig: Rig) -> None:
+    await rig.service.request_code(form(), "192.0.2.1")
+    [letter] = await rig.service.pending_letters()
+    assert letter.code_text == await rig.mailed_code()
+
+
+def test_short_secret_key_is_refused(db: Database) -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        EnrollmentService(db, MemoryStore(), EnrollmentSettings(), b"short", hash_password=str)
