@@ -21,6 +21,7 @@ __all__ = ["ParentLink", "RegistryRow", "build_row", "parse_card_expiry"]
 
 _TRUE = {"1", "true", "yes", "oui", "y", "o"}
 _FALSE = {"0", "false", "no", "non", "n", ""}
+_BOOLEAN = _TRUE | _FALSE
 _SEX = {"M": "M", "F": "F", "X": "X", "MALE": "M", "FEMALE": "F", "OTHER": "X", "UNKNOWN": "X", "H": "M"}
 
 
@@ -153,7 +154,7 @@ def build_row(fields: Mapping[str, str | None]) -> RegistryRow:
         birthplace = birthplace or number.birthplace
         birthcountry = birthcountry or "99100"
     qualified_raw = (fields.get("qualified") or "").strip().lower()
-    if qualified_raw not in _TRUE | _FALSE:
+    if qualified_raw not in _BOOLEAN:
         raise FieldError("qualified", "format", f"qualified must be true or false, got {qualified_raw!r}")
     return RegistryRow(
         number=number.value,
