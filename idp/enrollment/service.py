@@ -148,7 +148,10 @@ class EnrollmentService:
 
     async def _issue_if_match(self, request: _ValidRequest) -> None:
         async with self._db.transaction() as session:
-            record = await session.scalar(select(RegistryRecord).where(RegistryRecord.number == request.number))
+            # FOR UPDATE serialises concurrent requests for one number, so superseding leaves one live code.
+            record = await session.scalar(
+                select(RegistryRecord).where(RegistryRecord.number == request.number).with_for_update()
+            )
             if record is None or not _matches(record, request):
                 return
             s = self._settings
@@ -214,7 +217,12 @@ class EnrollmentService:
         )
         if presented is None:
             if current is None or current.expires_at <= now:
-                raise _code_error("code_invalid", "no live code for this number")
+                # No live code: count the guess anyway and lock at the same threshold, so the answers to five
+                # random codes do not reveal whether a code was mailed for this number (and so that it exists).
+                window = self._settings.code_lifetime_days * 86400
+                misses = await self._store.incr(f"enrol:activate:{number}", window)
+                code: CodeErrorCode = "code_locked" if misses >= max_tries else "code_invalid"
+                return _code_error(code, f"no live code for this number, miss {misses}")
             if current.tries >= max_tries:
                 raise _code_error("code_locked")
             tries = await session.scalar(

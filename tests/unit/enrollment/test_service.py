@@ -275,3 +275,20 @@ async def test_pending_letters_lists_the_outbox(rig: Rig) -> None:
 def test_short_secret_key_is_refused(db: Database) -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         EnrollmentService(db, MemoryStore(), EnrollmentSettings(), b"short", hash_password=str)
+
+
+async def test_wrong_codes_for_a_number_without_code_answer_the_same(rig: Rig) -> None:
+    from idp.enrollment.security_code import generate_code
+
+    async def five_guesses(number: str) -> list[str]:
+        errors = []
+        for _ in range(5):
+            with pytest.raises(CodeError) as caught:
+                await rig.service.activate(number, generate_code(), PASSWORD)
+            errors.append(caught.value.code)
+        return errors
+
+    await rig.service.request_code(form(), "192.0.2.1")
+    with_code = await five_guesses(NUMBER)
+    without_code = await five_guesses("2 95 10 99 126 111 93")  # never mailed, not even in the registry
+    assert with_code == without_code == ["code_invalid"] * 4 + ["code_locked"]
