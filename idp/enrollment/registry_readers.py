@@ -65,6 +65,7 @@ __all__ = [
     "PARENT_ROLES",
     "QUALIFIED_URL",
     "RegistryItem",
+    "open_registry",
     "read_csv",
     "read_fhir",
 ]
@@ -318,4 +319,5 @@ def _parent_link(related: dict[str, Any]) -> ParentLink:
 
 
 def open_registry(path: Path) -> TextIO:
+    """Open for either reader: UTF-8 with an optional BOM (spreadsheet exports add one), newlines left to csv."""
     return path.open(encoding="utf-8-sig", newline="")

@@ -17,7 +17,7 @@ from typing import Any
 from idp.enrollment.errors import FieldError
 from idp.enrollment.identifiers import Nir, Sex, check_number_against, parse_number
 
-__all__ = ["ParentLink", "RegistryRow", "build_row", "parse_card_expiry"]
+__all__ = ["ParentLink", "RegistryRow", "build_row", "parse_card_expiry", "parse_parent_numbers"]
 
 _TRUE = {"1", "true", "yes", "oui", "y", "o"}
 _FALSE = {"0", "false", "no", "non", "n", ""}
