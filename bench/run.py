@@ -52,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--users", type=int, default=None,
                         help="virtual users for code_flow (default: --connections)")
-    parser.add_argument("--driver-processes", type=int, default=2,
+    parser.add_argument("--driver-processes", type=int, default=1,
                         help="processes sharing the code_flow virtual users (one Python process saturates one core)")
     parser.add_argument("--only", choices=FLOWS, help="run one flow only")
     parser.add_argument("--mandat-url", help="use a Mandat already running there instead of starting one")
@@ -143,8 +143,11 @@ def bench_code_flow(target: Target, args: argparse.Namespace) -> dict[str, Any]:
     discovery, jwks = discover(target)
     users = args.users or args.connections
     procs = args.driver_processes
+    warmup_errors: dict[str, int] = {}
+    warmup_samples: list[str] = []
     if args.warmup:
         warm = run_code_flow_processes(target, discovery, jwks, users, args.warmup, procs)
+        warmup_errors, warmup_samples = warm.errors, warm.error_samples
         if warm.errors:
             loud(f"{target.name} code_flow warm-up errors {warm.errors}:\n  " + "\n  ".join(warm.error_samples))
     stats, share, _children = metered(
@@ -154,7 +157,8 @@ def bench_code_flow(target: Target, args: argparse.Namespace) -> dict[str, Any]:
         loud(f"{target.name} code_flow: {summary['errors']} failed flows {stats.errors}:\n  "
              + "\n  ".join(stats.error_samples))
     # The driver measures its own CPU in each process (pool workers are reaped late, if ever, by the pool).
-    summary.update({"server": target.name, "req_per_s": summary["flows_per_s"],
+    summary.update({"server": target.name, "req_per_s": summary["flows_per_s"], "warmup_errors": warmup_errors,
+                    "warmup_error_samples": warmup_samples,
                     **share.with_driver(stats.driver_cpu_seconds)})
     return summary
 
