@@ -80,9 +80,11 @@ def default_extensions() -> list[Extension]:
 
     Each is `extension(container) -> routes`; inside it may call `container.add_scopes`,
     `container.add_login_method`, append to `container.accounts.claim_sources` and put its service in
-    `container.services`.
+    `container.services`. The list lives in idp/extensions.py.
     """
-    return []
+    from idp.extensions import EXTENSIONS, load
+
+    return load(EXTENSIONS)
 
 
 def create_app(settings: Settings, *, store: EphemeralStore | None = None,

@@ -9,7 +9,10 @@ from alembic.config import Config
 
 from alembic import command
 
-ROOT = Path(__file__).resolve().parent.parent
+# The repository root in a checkout; the working directory for an installed package (Dockerfile copies
+# alembic/ and alembic.ini next to where it runs).
+ROOT = next((p for p in (Path(__file__).resolve().parent.parent, Path.cwd()) if (p / "alembic.ini").exists()),
+            Path.cwd())
 
 
 def alembic_config(database_url: str) -> Config:

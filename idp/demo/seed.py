@@ -34,8 +34,9 @@ DomainSeeder = Callable[[Container, Console], Awaitable[None]]
 
 
 def domain_seeders() -> list[DomainSeeder]:
-    seeders: list[DomainSeeder] = []
-    return seeders
+    from idp.extensions import DEMO_SEEDERS, load
+
+    return load(DEMO_SEEDERS)
 
 
 def portal_secret_path(settings: Settings) -> str:

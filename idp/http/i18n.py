@@ -1,6 +1,7 @@
 """French and English for pages. Message ids are English; `locales/fr/…/messages.po` holds the French.
 
-The .po catalogue is compiled in memory at start-up with Babel, so there is no build step to forget.
+The .po catalogues are compiled in memory at start-up with Babel, so there is no build step to forget.
+Each domain package may keep its own `idp/<domain>/locales/fr/LC_MESSAGES/messages.po`; all are merged.
 Language: `ui_locales` of the request being served, then the `mandat_lang` cookie, then Accept-Language,
 then `MANDAT_DEFAULT_LOCALE`.
 """
@@ -17,16 +18,27 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 LOCALES = ("fr", "en")
-LOCALE_DIR = Path(__file__).parent / "locales"
+
+
+PACKAGE_DIR = Path(__file__).parent.parent
 
 
 @cache
 def translations(locale: str) -> NullTranslations:
-    po = LOCALE_DIR / locale / "LC_MESSAGES" / "messages.po"
-    if not po.exists():
+    files = sorted(PACKAGE_DIR.glob(f"*/locales/{locale}/LC_MESSAGES/*.po"))
+    if not files:
         return NullTranslations()
-    with po.open("rb") as handle:
-        catalog = read_po(handle, locale=locale)
+    catalog = None
+    for po in files:
+        with po.open("rb") as handle:
+            part = read_po(handle, locale=locale)
+        if catalog is None:
+            catalog = part
+            continue
+        for message in part:
+            if message.id:
+                catalog[message.id] = message
+    assert catalog is not None
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)

@@ -14,9 +14,11 @@ from idp.http import csrf
 from idp.http.i18n import LOCALES, pick_locale, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
+# Domain packages keep their own templates (idp/<domain>/templates); ours come first.
+TEMPLATE_DIRS = [TEMPLATES, *sorted(p for p in Path(__file__).parent.parent.glob("*/templates") if p != TEMPLATES)]
 LANG_COOKIE = "mandat_lang"
 
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+_env = Environment(loader=FileSystemLoader(TEMPLATE_DIRS), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
 
 
