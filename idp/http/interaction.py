@@ -13,8 +13,9 @@ from idp.container import Container
 from idp.http.pages import check_csrf, container_of, error_page, gettext, locale_of, render
 from idp.http.protocol import NO_STORE, SESSION_COOKIE, client_ip, redirect_response
 from idp.oidc import errors
-from idp.oidc.authorize import AuthorizeFailure, error_redirect, issue_code, needs_consent
+from idp.oidc.authorize import AuthorizeFailure, error_redirect, issue_code, needs_consent, required_acr_rank
 from idp.oidc.models import Authentication, Client
+from idp.oidc.provider import acr_rank
 from idp.oidc.sessions import Interaction, create_session, finish_interaction, load_interaction, save_interaction
 
 SCOPE_LABELS = {
@@ -63,6 +64,10 @@ async def show(request: Request) -> Response:
     auth = _authentication(interaction)
     if auth is None:
         return login_page(request, interaction, client, locale)
+    if acr_rank(auth.acr) < required_acr_rank(interaction.request):
+        # The flow can only end in unmet_authentication_requirements: answer now rather than ask for (and
+        # remember) a consent the client will never use.
+        return await complete(request, container, interaction, client, auth)
     if await needs_consent(container.provider, client, interaction.request, auth.account_id):
         return render(request, "consent.html", {
             "uid": interaction.uid, "client": client,

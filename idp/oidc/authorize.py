@@ -282,7 +282,9 @@ def needs_fresh_login(provider: Provider, request: AuthorizationRequest, session
     if session is None or "login" in request.prompt or "select_account" in request.prompt:
         return True
     auth = session.authentication
-    if request.max_age is not None and provider.now() - auth.auth_time > request.max_age:
+    # `>=`, not `>`: auth_time has one-second resolution, so with `>` max_age=0 (OIDC Core §3.1.2.1: "the
+    # End-User MUST be actively re-authenticated") would reuse a session opened earlier in the same second.
+    if request.max_age is not None and provider.now() - auth.auth_time >= request.max_age:
         return True
     return acr_rank(auth.acr) < required_acr_rank(request)
 

@@ -30,6 +30,18 @@ async def handle(provider: Provider, client: Client, request: OidcRequest) -> di
         raise errors.InvalidGrant("refresh token is invalid")
     if found.client_id != client.client_id:
         raise errors.InvalidGrant("refresh token was issued to another client")
+    # A revoked grant burns its refresh tokens; presenting one then is not a reuse (no theft to report).
+    if found.grant.revoked:
+        raise errors.InvalidGrant("the grant was revoked")
+    # Checked before the token is consumed: a bad `scope` must not cost the client its only refresh token
+    # (its retry would then look like a reuse and revoke the whole grant).
+    scopes = found.grant.scopes
+    asked = request.get("scope")
+    if asked is not None:
+        narrowed = tuple(dict.fromkeys(asked.split()))
+        if not set(narrowed) <= set(found.grant.scopes):
+            raise errors.InvalidScope("scope exceeds what was granted")
+        scopes = narrowed
     outcome = await provider.grants.use_refresh_token(token_key, now)
     grant = outcome.grant
     assert grant is not None
@@ -42,13 +54,6 @@ async def handle(provider: Provider, client: Client, request: OidcRequest) -> di
         raise errors.InvalidGrant("the grant was revoked")
     if outcome.expires_at <= now or grant.expires_at <= now:
         raise errors.InvalidGrant("refresh token expired")
-    scopes = grant.scopes
-    asked = request.get("scope")
-    if asked is not None:
-        narrowed = tuple(dict.fromkeys(asked.split()))
-        if not set(narrowed) <= set(grant.scopes):
-            raise errors.InvalidScope("scope exceeds what was granted")
-        scopes = narrowed
     if not await provider.accounts.is_active(grant.account_id):
         raise errors.InvalidGrant("the account is no longer active")
     issued = Grant(id=grant.id, client_id=grant.client_id, account_id=grant.account_id, scopes=scopes,
