@@ -175,7 +175,8 @@ async def token(request: Request) -> Response:
         body = await token_endpoint(container.provider, oidc_request)
     except errors.OAuthError as exc:
         _log(exc, request)
-        return json_error(exc, basic=request.headers.get("authorization", "")[:6].lower() == "basic ")
+        # Every 401 names a scheme (RFC 9110 §15.5.2), also when the client tried client_secret_post.
+        return json_error(exc, basic=True)
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers=NO_STORE)
 
 
