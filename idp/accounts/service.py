@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from idp.accounts.bruteforce import BruteForceGuard
 from idp.accounts.models import Account, Consent
@@ -98,14 +99,24 @@ class AccountService:
         return frozenset(consent.scopes.split()) if consent else frozenset()
 
     async def remember(self, account_id: str, client_id: str, scopes: Iterable[str]) -> None:
-        async with self._db.transaction() as session:
-            consent = (await session.scalars(select(Consent).where(
-                Consent.account_id == account_id, Consent.client_id == client_id))).first()
-            if consent is None:
-                session.add(Consent(account_id=account_id, client_id=client_id, scopes=" ".join(sorted(set(scopes)))))
-            else:
-                consent.scopes = " ".join(sorted(set(consent.scopes.split()) | set(scopes)))
-                consent.granted_at = utcnow()
+        """Add scopes to the remembered consent. Two tabs consenting at once race on the unique row: the
+        loser of the insert retries as an update."""
+        wanted = set(scopes)
+        for attempt in (1, 2):
+            try:
+                async with self._db.transaction() as session:
+                    consent = (await session.scalars(select(Consent).where(
+                        Consent.account_id == account_id, Consent.client_id == client_id))).first()
+                    if consent is None:
+                        session.add(Consent(account_id=account_id, client_id=client_id,
+                                            scopes=" ".join(sorted(wanted))))
+                    else:
+                        consent.scopes = " ".join(sorted(set(consent.scopes.split()) | wanted))
+                        consent.granted_at = utcnow()
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
 
     # --- accounts -----------------------------------------------------------------------------------------------
     async def create(self, *, username: str, password: str | None, kind: str = "citizen",
