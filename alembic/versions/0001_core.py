@@ -91,12 +91,12 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('account_id', sa.String(length=32), nullable=False),
     sa.Column('client_id', sa.String(length=200), nullable=False),
-    sa.Column('scopes', sa.String(length=2000), nullable=False),
+    sa.Column('scope', sa.String(length=200), nullable=False),
     sa.Column('granted_at', idp.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_consents_account_id_accounts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['client_id'], ['clients.client_id'], name=op.f('fk_consents_client_id_clients'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consents')),
-    sa.UniqueConstraint('account_id', 'client_id', name=op.f('uq_consents_account_id'))
+    sa.UniqueConstraint('account_id', 'client_id', 'scope', name='uq_consents_account_client_scope')
     )
     with op.batch_alter_table('consents', schema=None) as batch_op:
         batch_op.create_index('ix_consents_account', ['account_id'], unique=False)

@@ -2,7 +2,7 @@
 
 Revision ID: 0002_domains
 Revises: 0001_core
-Create Date: 2026-11-24 06:30:41.955836
+Create Date: 2026-11-24 06:36:25.609995
 """
 
 from __future__ import annotations
@@ -115,8 +115,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('user_handle', name=op.f('uq_passkey_user_handles_user_handle'))
     )
     op.create_table('professional_exercises',
-    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('national_id', sa.String(length=12), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('code_profession', sa.String(length=300), nullable=False),
     sa.Column('code_categorie_professionnelle', sa.String(length=300), nullable=False),
     sa.Column('code_civilite_exercice', sa.String(length=300), nullable=False),
@@ -155,8 +156,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_webauthn_credentials_account', ['account_id'], unique=False)
 
     op.create_table('professional_activities',
-    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('exercise_id', sa.Integer(), nullable=False),
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('exercise_id', sa.String(length=32), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('code_mode_exercice', sa.String(length=300), nullable=False),
     sa.Column('code_secteur_activite', sa.String(length=300), nullable=False),
     sa.Column('code_section_pharmacien', sa.String(length=300), nullable=False),

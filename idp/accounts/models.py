@@ -41,15 +41,16 @@ class Account(Base):
 
 
 class Consent(Base):
-    """Remembered consent: the scopes a person granted one client."""
+    """Remembered consent: one row per scope a person granted one client. Rows are only ever inserted
+    (conflicts ignored) or deleted, so two tabs consenting at once cannot lose each other's scopes."""
 
     __tablename__ = "consents"
-    __table_args__ = (UniqueConstraint("account_id", "client_id"),)
+    __table_args__ = (UniqueConstraint("account_id", "client_id", "scope", name="uq_consents_account_client_scope"),)
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
-    scopes: Mapped[str] = mapped_column(String(2000))
+    scope: Mapped[str] = mapped_column(String(200))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

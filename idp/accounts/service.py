@@ -12,7 +12,8 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from idp.accounts.bruteforce import BruteForceGuard
 from idp.accounts.models import Account, Consent
@@ -94,29 +95,21 @@ class AccountService:
     # --- ConsentStore ----------------------------------------------------------------------------------------
     async def granted_scopes(self, account_id: str, client_id: str) -> frozenset[str]:
         async with self._db.session() as session:
-            consent = (await session.scalars(select(Consent).where(
-                Consent.account_id == account_id, Consent.client_id == client_id))).first()
-        return frozenset(consent.scopes.split()) if consent else frozenset()
+            rows = await session.scalars(select(Consent.scope).where(
+                Consent.account_id == account_id, Consent.client_id == client_id))
+            return frozenset(rows.all())
 
     async def remember(self, account_id: str, client_id: str, scopes: Iterable[str]) -> None:
-        """Add scopes to the remembered consent. Two tabs consenting at once race on the unique row: the
-        loser of the insert retries as an update."""
-        wanted = set(scopes)
-        for attempt in (1, 2):
-            try:
-                async with self._db.transaction() as session:
-                    consent = (await session.scalars(select(Consent).where(
-                        Consent.account_id == account_id, Consent.client_id == client_id))).first()
-                    if consent is None:
-                        session.add(Consent(account_id=account_id, client_id=client_id,
-                                            scopes=" ".join(sorted(wanted))))
-                    else:
-                        consent.scopes = " ".join(sorted(set(consent.scopes.split()) | wanted))
-                        consent.granted_at = utcnow()
-                return
-            except IntegrityError:
-                if attempt == 2:
-                    raise
+        """Insert one row per scope, ignoring those already granted (idempotent, race-free)."""
+        rows = [{"account_id": account_id, "client_id": client_id, "scope": scope, "granted_at": utcnow()}
+                for scope in sorted(set(scopes))]
+        if not rows:
+            return
+        dialect_insert = sqlite_insert if self._db.is_sqlite else postgresql_insert
+        statement = dialect_insert(Consent).on_conflict_do_nothing(
+            index_elements=["account_id", "client_id", "scope"])
+        async with self._db.transaction() as session:
+            await session.execute(statement, rows)
 
     # --- accounts -----------------------------------------------------------------------------------------------
     async def create(self, *, username: str, password: str | None, kind: str = "citizen",
