@@ -65,8 +65,14 @@ async def show(request: Request) -> Response:
     if auth is None:
         return login_page(request, interaction, client, locale)
     if acr_rank(auth.acr) < required_acr_rank(interaction.request):
-        # The flow can only end in unmet_authentication_requirements: answer now rather than ask for (and
-        # remember) a consent the client will never use.
+        # Step-up: a method the person holds (a security key, ...) may still raise the level. Each offer is
+        # `(request, interaction, client, auth, locale) -> page | None`, registered by its domain package.
+        for offer in container.services.get("step_up", ()):
+            page: Response | None = await offer(request, interaction, client, auth, locale)
+            if page is not None:
+                return page
+        # Nothing can: the flow can only end in unmet_authentication_requirements. Answer now rather than ask
+        # for (and remember) a consent the client will never use.
         return await complete(request, container, interaction, client, auth)
     if await needs_consent(container.provider, client, interaction.request, auth.account_id):
         return render(request, "consent.html", {

@@ -60,6 +60,10 @@ class PasskeyService:
         self._rp = RelyingParty(settings)
         self._policy = AttestationPolicy(settings)
 
+    @property
+    def settings(self) -> PasskeySettings:
+        return self._settings
+
     # --- registration ----------------------------------------------------------------------------------------
 
     async def begin_registration(
