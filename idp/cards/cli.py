@@ -42,7 +42,7 @@ def make_test_pki_command(
 ) -> None:
     """Generate a TEST PKI modelled on IGC-Santé, demo cards (one revoked) and a matching directory extract."""
     # No settings are read here: they may point at the PKI this command is about to create.
-    pki = make_test_pki(out)
+    pki = make_test_pki(out.resolve())  # absolute paths: the printed exports work from any folder
     console.print(f"[green]test PKI written to {pki.out_dir}[/]")
     for national_id, card_dir in pki.card_dirs.items():
         state = " [red](revoked)[/]" if national_id in pki.revoked else ""

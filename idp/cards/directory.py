@@ -36,8 +36,8 @@ from idp.cards.models import FIELD_MAX_LENGTH, Professional, ProfessionalActivit
 from idp.db import Database
 from idp.errors import MandatError
 
-__all__ = ["DirectoryFormatError", "DirectoryRow", "ImportSummary", "Rejection", "find_professional",
-           "import_directory", "parse_rows"]
+__all__ = ["DirectoryFormatError", "DirectoryRow", "ExtractColumns", "ImportSummary", "Rejection", "find_professional",
+           "import_directory", "parse_rows", "read_header"]
 
 MAX_REJECTIONS_KEPT = 1000
 _LOADED = (selectinload(Professional.exercises).selectinload(ProfessionalExercise.activities),)
@@ -87,7 +87,9 @@ def _normalise(header: str) -> str:
     return " ".join(unicodedata.normalize("NFC", header).casefold().split())
 
 
-class _Columns:
+class ExtractColumns:
+    """Where each column we use sits in this file, resolved once from the header."""
+
     def __init__(self, header: list[str]) -> None:
         positions = {_normalise(name): index for index, name in enumerate(header) if name.strip()}
         missing = [name for name in REQUIRED_HEADERS if _normalise(name) not in positions]
@@ -95,47 +97,63 @@ class _Columns:
             raise DirectoryFormatError(f"not a PS_LibreAcces extract: missing column(s) {', '.join(missing)}")
         self.width = len(header)
         self._positions = positions
+        self.exercise = self._indexes({f.attribute: f.header for f in EXERCISE_FIELDS})
+        self.activity = self._indexes({f.attribute: f.header for f in ACTIVITY_FIELDS})
+        self.professional = self._indexes(PROFESSIONAL_HEADERS)
 
-    def get(self, values: list[str], header: str) -> str:
-        index = self._positions.get(_normalise(header))
-        return "" if index is None else values[index].strip()
+    def _indexes(self, headers: dict[str, str]) -> list[tuple[str, int | None]]:
+        return [(attribute, self._positions.get(_normalise(header))) for attribute, header in headers.items()]
+
+    @staticmethod
+    def pick(values: list[str], indexes: list[tuple[str, int | None]]) -> dict[str, str]:
+        """Values by attribute; a column absent from this extract reads as empty."""
+        return {attribute: "" if index is None else values[index].strip() for attribute, index in indexes}
 
 
-def _parse_line(columns: _Columns, values: list[str], line: int) -> DirectoryRow | str:
+def _parse_line(columns: ExtractColumns, values: list[str], line: int) -> DirectoryRow | str:
     """A row, or the reason it is rejected."""
     if len(values) != columns.width:
         return f"expected {columns.width} columns, found {len(values)}"
     too_long = next((v for v in values if len(v) > FIELD_MAX_LENGTH), None)
     if too_long is not None:
         return f"a value is longer than {FIELD_MAX_LENGTH} characters"
-    id_type = columns.get(values, PROFESSIONAL_HEADERS["id_type"])
-    rpps = columns.get(values, PROFESSIONAL_HEADERS["rpps"])
-    national_id = columns.get(values, PROFESSIONAL_HEADERS["national_id"])
+    identity = columns.pick(values, columns.professional)
+    id_type, rpps, national_id = identity["id_type"], identity["rpps"], identity["national_id"]
     if id_type != RPPS_ID_TYPE:
         return f"identifier type {id_type!r} is not RPPS ({RPPS_ID_TYPE}); only RPPS professionals are imported"
     if not is_valid_rpps(rpps):
         return f"RPPS {rpps!r} is not 11 digits with a valid Luhn check digit"
     if national_id != RPPS_ID_TYPE + rpps:
         return f"national id {national_id!r} is not {RPPS_ID_TYPE!r} + RPPS {rpps!r}"
-    exercise = {f.attribute: columns.get(values, f.header) for f in EXERCISE_FIELDS}
+    exercise = columns.pick(values, columns.exercise)
     if not exercise["code_profession"]:
         return "Code profession is empty"
     if not exercise["nom_exercice"]:
         return "Nom d'exercice is empty"
-    activity: dict[str, str] | None = {f.attribute: columns.get(values, f.header) for f in ACTIVITY_FIELDS}
+    activity: dict[str, str] | None = columns.pick(values, columns.activity)
     if activity is not None and not any(activity.values()):
         activity = None
-    return DirectoryRow(line, national_id, rpps, columns.get(values, PROFESSIONAL_HEADERS["code_civilite"]),
-                        exercise, activity)
+    return DirectoryRow(line, national_id, rpps, identity["code_civilite"], exercise, activity)
 
 
-def parse_rows(stream: BinaryIO, summary: ImportSummary) -> Iterator[tuple[DirectoryRow | None, int]]:
-    """Yield (row or None when rejected, bytes consumed) for each data line; rejections go to `summary`."""
+def read_header(stream: BinaryIO) -> tuple[ExtractColumns, int]:
+    """Column positions from the first line, and its size in bytes. Raises DirectoryFormatError."""
     header_line = stream.readline()
     if not header_line:
         raise DirectoryFormatError("empty file")
-    columns = _Columns(header_line.decode("utf-8-sig").rstrip("\r\n").split("|"))
-    yield None, len(header_line)
+    try:
+        header = header_line.decode("utf-8-sig").rstrip("\r\n").split("|")
+    except UnicodeDecodeError:
+        raise DirectoryFormatError("the header is not UTF-8") from None
+    return ExtractColumns(header), len(header_line)
+
+
+def parse_rows(stream: BinaryIO, columns: ExtractColumns,
+               summary: ImportSummary) -> Iterator[tuple[DirectoryRow | None, int]]:
+    """Yield (row, or None when rejected or blank; bytes consumed) for each line after the header.
+
+    Rejections are recorded in `summary` with their line number (the header is line 1).
+    """
     for number, raw in enumerate(stream, start=2):
         try:
             text = raw.decode("utf-8").rstrip("\r\n")
@@ -184,7 +202,7 @@ async def _upsert_batch(session: AsyncSession, rows: list[DirectoryRow], summary
         exercise = next((e for e in professional.exercises
                          if tuple(getattr(e, k) for k in EXERCISE_KEY) == exercise_key), None)
         if exercise is None:
-            exercise = ProfessionalExercise(**row.exercise, activities=[])
+            exercise = ProfessionalExercise(**row.exercise, position=len(professional.exercises), activities=[])
             professional.exercises.append(exercise)
             created = True
         else:
@@ -194,7 +212,7 @@ async def _upsert_batch(session: AsyncSession, rows: list[DirectoryRow], summary
             activity = next((a for a in exercise.activities
                              if tuple(getattr(a, k) for k in ACTIVITY_KEY) == activity_key), None)
             if activity is None:
-                exercise.activities.append(ProfessionalActivity(**row.activity))
+                exercise.activities.append(ProfessionalActivity(**row.activity, position=len(exercise.activities)))
                 created = True
             else:
                 changed |= _assign(activity, row.activity)
@@ -251,7 +269,9 @@ async def import_directory(db: Database, path: Path, progress: bool = True, *, b
     pending_bytes = pending_lines = reported = 0
     # The file is read synchronously on purpose: this is a batch job, and line reads are buffered and short.
     with path.open("rb") as stream, _Progress(progress, os.fstat(stream.fileno()).st_size, console) as bar:
-        for row, size in parse_rows(stream, summary):
+        columns, header_size = read_header(stream)
+        bar.advance(header_size, 0)
+        for row, size in parse_rows(stream, columns, summary):
             pending_bytes += size
             pending_lines += 1
             if row is not None:

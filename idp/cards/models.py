@@ -8,6 +8,7 @@ so the unique keys below also hold for absent values.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
@@ -18,6 +19,12 @@ from idp.db import Base, UTCDateTime, utcnow
 __all__ = ["FIELD_MAX_LENGTH", "Professional", "ProfessionalActivity", "ProfessionalExercise"]
 
 FIELD_MAX_LENGTH = 300
+
+
+def new_id() -> str:
+    # Client-side ids let SQLAlchemy batch the inserts of an import; server-generated ones force one
+    # INSERT per row on SQLite, which cannot return generated keys in a guaranteed order.
+    return uuid.uuid4().hex
 
 
 def _code() -> Mapped[str]:
@@ -38,7 +45,7 @@ class Professional(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     exercises: Mapped[list[ProfessionalExercise]] = relationship(
-        back_populates="professional", cascade="all, delete-orphan", order_by="ProfessionalExercise.id",
+        back_populates="professional", cascade="all, delete-orphan", order_by="ProfessionalExercise.position",
         lazy="raise",
     )
 
@@ -48,8 +55,9 @@ class ProfessionalExercise(Base):
     __table_args__ = (UniqueConstraint("national_id", "code_profession", "code_type_savoir_faire",
                                        "code_savoir_faire"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     national_id: Mapped[str] = mapped_column(ForeignKey("professionals.national_id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(default=0)  # order of first appearance in the extract
     code_profession: Mapped[str] = _code()
     code_categorie_professionnelle: Mapped[str] = _code()
     code_civilite_exercice: Mapped[str] = _code()
@@ -60,7 +68,7 @@ class ProfessionalExercise(Base):
 
     professional: Mapped[Professional] = relationship(back_populates="exercises", lazy="raise")
     activities: Mapped[list[ProfessionalActivity]] = relationship(
-        back_populates="exercise", cascade="all, delete-orphan", order_by="ProfessionalActivity.id", lazy="raise",
+        back_populates="exercise", cascade="all, delete-orphan", order_by="ProfessionalActivity.position", lazy="raise",
     )
 
 
@@ -69,8 +77,9 @@ class ProfessionalActivity(Base):
     __table_args__ = (UniqueConstraint("exercise_id", "identifiant_technique_structure", "code_mode_exercice",
                                        "code_secteur_activite", "code_role"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    exercise_id: Mapped[int] = mapped_column(ForeignKey("professional_exercises.id", ondelete="CASCADE"))
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    exercise_id: Mapped[str] = mapped_column(ForeignKey("professional_exercises.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(default=0)  # order of first appearance in the extract
     code_mode_exercice: Mapped[str] = _code()
     code_secteur_activite: Mapped[str] = _code()
     code_section_pharmacien: Mapped[str] = _code()
