@@ -30,6 +30,8 @@ from idp.oidc.jose import SigningKey, generate_signing_key
 __all__ = ["KeyStore", "StoredKey", "load_server_secret"]
 
 RELOAD_SECONDS = 5.0
+# Clock skew margin: a retired key stays published this long after the last token it signed has expired.
+PUBLISH_GRACE = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +127,13 @@ class KeyStore:
         if not usable:
             usable = self._keys[:1]  # every key is still pending: sign with the oldest rather than fail
         active = usable[-1]
+        # The views change when a pending key starts signing or a retired key leaves the JWKS; recompute at
+        # the first of those moments, so /jwks never lists a key past its retirement (nor misses one).
         later = [k.not_before for k in self._keys if k.not_before > now]
+        for stored in self._keys:
+            retired = self.retired_at(stored)
+            if retired is not None and retired + self._max_token_ttl + PUBLISH_GRACE > now:
+                later.append(retired + self._max_token_ttl + PUBLISH_GRACE)
         self._active = active.key
         self._active_until = min(later) if later else float("inf")
         self._jwks = {"keys": [k.key.public_jwk() for k in self.published(now)]}
@@ -142,7 +150,7 @@ class KeyStore:
         result = []
         for stored in self._keys:
             retired = self.retired_at(stored)
-            if retired is None or retired + self._max_token_ttl + 60 > now:
+            if retired is None or retired + self._max_token_ttl + PUBLISH_GRACE > now:
                 result.append(stored)
         return result
 

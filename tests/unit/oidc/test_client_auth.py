@@ -129,7 +129,7 @@ async def test_public_client_with_a_secret_is_refused(env: Env) -> None:
 
 
 async def test_public_client_cannot_register_client_credentials(env: Env) -> None:
-    with pytest.raises(ClientRegistrationError, match="^public clients cannot use client_credentials$"):
+    with pytest.raises(ClientRegistrationError, match=r"^public clients cannot use client_credentials$"):
         await env.add_client("spa", auth_method="none", grant_types=("authorization_code", "client_credentials"))
 
 
