@@ -46,7 +46,7 @@ __all__ = ["CardReader", "PcscReader", "create_agent_app", "run_agent"]
 
 log = logging.getLogger(__name__)
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 _LOOPBACK_PEERS = {"127.0.0.1", "::1"}
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 _PIN = re.compile(r"^[0-9]{4,8}$")
