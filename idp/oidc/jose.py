@@ -28,7 +28,8 @@ __all__ = [
 ]
 
 # Algorithms we accept from clients (private_key_jwt) and can sign with. No "none", no HS* (RFC 9700 §2.7).
-ASYMMETRIC_ALGORITHMS = ("ES256", "ES384", "RS256", "PS256", "EdDSA")
+# "EdDSA" is deprecated by RFC 9864 in favour of the fully specified "Ed25519".
+ASYMMETRIC_ALGORITHMS = ("ES256", "ES384", "RS256", "PS256", "Ed25519")
 
 _REGISTRY = JWSRegistry(algorithms=list(ASYMMETRIC_ALGORITHMS))
 
@@ -88,7 +89,7 @@ def generate_signing_key(alg: str = "ES256") -> SigningKey:
         return SigningKey(ECKey.generate_key("P-256", auto_kid=True), alg)
     if alg in {"RS256", "PS256"}:
         return SigningKey(RSAKey.generate_key(2048, auto_kid=True), alg)
-    if alg == "EdDSA":
+    if alg == "Ed25519":
         return SigningKey(OKPKey.generate_key("Ed25519", auto_kid=True), alg)
     raise JoseFailure(f"unsupported signing algorithm {alg}")
 
