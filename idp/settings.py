@@ -181,10 +181,16 @@ class Settings:
             raise ConfigurationError("MANDAT_CODE_TTL must be between 1 and 60 seconds")
         if self.default_locale not in {"fr", "en"}:
             raise ConfigurationError("MANDAT_DEFAULT_LOCALE must be fr or en")
-        for name in ("access_token_ttl", "id_token_ttl", "refresh_token_ttl", "session_idle_ttl",
-                     "session_absolute_ttl", "interaction_ttl", "max_body_bytes"):
+        for name in ("access_token_ttl", "id_token_ttl", "refresh_token_ttl", "grant_absolute_ttl",
+                     "offline_grant_absolute_ttl", "session_idle_ttl", "session_absolute_ttl", "interaction_ttl",
+                     "max_body_bytes", "login_max_failures", "login_ip_max_failures", "argon2_time_cost",
+                     "argon2_parallelism"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{self.env_name(name)} must be positive")
+        # argon2 refuses less than 8 KiB per lane; checked here so start-up names the variable instead of
+        # failing inside the first hash.
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism:
+            raise ConfigurationError("MANDAT_ARGON2_MEMORY_KIB must be at least 8 × MANDAT_ARGON2_PARALLELISM")
 
     @classmethod
     def env_name(cls, attribute: str) -> str:

@@ -141,11 +141,18 @@ return n
     def _k(self, key: str) -> str:
         return self._prefix + key
 
+    @staticmethod
+    def _px(ttl: float) -> int:
+        # Same contract as MemoryStore: a non-positive TTL is a caller bug, not a 1 ms value.
+        if ttl <= 0:
+            raise ValueError("ttl must be positive")
+        return max(1, int(ttl * 1000))
+
     async def put(self, key: str, value: bytes, ttl: float) -> None:
-        await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)))
+        await self._redis.set(self._k(key), value, px=self._px(ttl))
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
-        return bool(await self._redis.set(self._k(key), value, px=max(1, int(ttl * 1000)), nx=True))
+        return bool(await self._redis.set(self._k(key), value, px=self._px(ttl), nx=True))
 
     async def get(self, key: str) -> bytes | None:
         value = await self._redis.get(self._k(key))
