@@ -6,7 +6,6 @@ Every command reads the same `MANDAT_*` settings as the server.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -228,35 +227,33 @@ def demo_run(host: str = "127.0.0.1", port: int = 8000, portal_port: int = 8001)
     run_demo(settings(), host=host, port=port, portal_port=portal_port)
 
 
-# --- domain commands (registered when their package provides a CLI) --------------------------------------------
+# --- domain commands ----------------------------------------------------------------------------------------
+# Each domain keeps its commands in its own cli.py; they are mounted here under the documented names.
 
-DOMAIN_CLIS = {
-    "registry": ("idp.enrollment.cli", "registry_app"),
-    "letters": ("idp.enrollment.cli", "letters_app"),
-    "directory": ("idp.cards.cli", "directory_app"),
-    "cards": ("idp.cards.cli", "app"),
-}
-
-
-def _register_domain_clis() -> None:
-    for name, (module_name, attribute) in DOMAIN_CLIS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        sub = getattr(module, attribute, None)
-        if isinstance(sub, typer.Typer):
-            app.add_typer(sub, name=name)
-    try:
-        cards_cli = importlib.import_module("idp.cards.cli")
-        agent = getattr(cards_cli, "card_agent", None)
-        if agent is not None:
-            app.command("card-agent")(agent)
-    except ImportError:
-        pass
+registry_app = typer.Typer(help="Insurer registry (citizen enrollment).", no_args_is_help=True)
+letters_app = typer.Typer(help="Mailed security-code letters.", no_args_is_help=True)
+directory_app = typer.Typer(help="Professional directory (RPPS extract).", no_args_is_help=True)
+cards_app = typer.Typer(help="CPS cards: test PKI, virtual card.", no_args_is_help=True)
 
 
-_register_domain_clis()
+def _mount_domain_commands() -> None:
+    from idp.cards import cli as cards_cli
+    from idp.enrollment import cli as enrollment_cli
+
+    registry_app.command("import")(enrollment_cli.registry_import)
+    registry_app.command("demo")(enrollment_cli.registry_demo)
+    letters_app.command("export")(enrollment_cli.letters_export)
+    directory_app.command("import")(cards_cli.directory_import_command)
+    cards_app.command("make-test-pki")(cards_cli.make_test_pki_command)
+    cards_app.command("virtual-card")(cards_cli.virtual_card_command)
+    app.command("card-agent")(cards_cli.card_agent_command)
+    app.add_typer(registry_app, name="registry")
+    app.add_typer(letters_app, name="letters")
+    app.add_typer(directory_app, name="directory")
+    app.add_typer(cards_app, name="cards")
+
+
+_mount_domain_commands()
 
 
 def main() -> None:
