@@ -30,8 +30,8 @@ async def browser_login(browser: httpx.AsyncClient, url: str) -> str:
     page = await browser.get(urljoin(url, response.headers["location"]))
     action = re.search(r'action="(/interaction/[^"]+/login)"', page.text)
     assert action
-    response = await browser.post(urljoin(url, action.group(1)), data={"csrf_token": form_field(page.text, "csrf_token"),
-                                                         "username": "alice", "password": PASSWORD})
+    response = await browser.post(urljoin(url, action.group(1)), data={
+        "csrf_token": form_field(page.text, "csrf_token"), "username": "alice", "password": PASSWORD})
     assert response.status_code == 303
     page = await browser.get(urljoin(url, response.headers["location"]))
     if page.status_code == 303:  # consent remembered from an earlier sign-in
