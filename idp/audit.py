@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Integer, String, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.db import Base, Database, UTCDateTime, utcnow
@@ -110,6 +111,14 @@ class AuditLog:
                 del self._queue[: len(batch)]
 
     async def _append(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            await self._append_once(batch)
+        except IntegrityError:
+            # The very first batch of two processes at once: both found no head row (FOR UPDATE locks
+            # nothing that does not exist) and both inserted it. The loser retries and now waits on the lock.
+            await self._append_once(batch)
+
+    async def _append_once(self, batch: list[dict[str, Any]]) -> None:
         async with self._db.transaction() as session:
             head = (await session.execute(
                 select(AuditHead).where(AuditHead.id == 1).with_for_update())).scalar_one_or_none()
