@@ -107,6 +107,7 @@ def test_other_process_sees_a_rotation(tmp_path: Path) -> None:
     worker = KeyStore(tmp_path, max_token_ttl=TTL, clock=clock)
     worker.ensure_key()
     admin = KeyStore(tmp_path, max_token_ttl=TTL, clock=clock)
+    clock.now += 1
     new = admin.rotate(activation_delay=0).key.kid
     worker.reload(force=True)
     assert worker.active().kid == new
