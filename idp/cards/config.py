@@ -83,6 +83,12 @@ class CardSettings:
         doc="Header in which the TLS-terminating proxy forwards the URL-escaped PEM client certificate "
         "(nginx `$ssl_client_escaped_cert`). Believed only from MANDAT_TRUSTED_PROXIES; always re-validated.",
     )
+    tls_login: bool = _setting(
+        "MANDAT_CARDS_TLS_LOGIN", "false",
+        doc="Offer path B: sign in with the card certificate the browser presented to the TLS proxy (nginx "
+        "`ssl_verify_client optional_no_ca`), forwarded in MANDAT_CARDS_CLIENT_CERT_HEADER. Needs "
+        "MANDAT_TRUSTED_PROXIES. Off: the route does not exist.",
+    )
     agent_idp_origin: str | None = _setting(
         "MANDAT_CARDS_AGENT_IDP_ORIGIN", None,
         doc="The only web origin the local card agent answers (CORS). Unset: the origin of MANDAT_ISSUER.",
