@@ -81,4 +81,5 @@ def write_secret_file(path: str, secret: str) -> None:
 
 
 def extra_demo_scopes() -> list[str]:
-    return []
+    # Enrollment: the FranceConnect pivot identity and the insurance number (README "Enrol a demo citizen").
+    return ["identite_pivot", "health_insurance"]

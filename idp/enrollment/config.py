@@ -75,7 +75,7 @@ class EnrollmentSettings:
         doc="ISO 3166-1 alpha-2 country of the insurer registry (`evidence[].record.source.country_code`).",
     )
     activation_url: str = _env(
-        "MANDAT_ENROLLMENT_ACTIVATION_URL", "http://localhost:8000/enrol/activate",
+        "MANDAT_ENROLLMENT_ACTIVATION_URL", "http://localhost:8000/activate",
         doc="Address printed on the letters where the citizen types the code.",
     )
 

@@ -13,11 +13,17 @@ import random
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from idp.enrollment.identifiers import nam_letters, nir_key
 from idp.enrollment.registry_readers import CSV_COLUMNS
 
-__all__ = ["demo_registry_rows", "write_demo_csv"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from idp.container import Container
+
+__all__ = ["DEMO_CHILD", "DEMO_CITIZEN", "DEMO_PARENT", "demo_registry_rows", "seed_demo", "write_demo_csv"]
 
 _FAMILY = ("Tremblay", "Gagnon", "Côté", "Lefèbvre", "Bouchard-Roy", "D'Amour", "Ng", "Lê", "Roy", "Gauthier",
            "Martin", "Bernard", "Dubois", "Petit", "Durand", "Moreau", "Laurent", "Bélanger", "Lévesque", "Ouellet")
@@ -91,3 +97,58 @@ def write_demo_csv(path: Path, n: int, *, seed: int = 0) -> None:
         writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         writer.writerows(demo_registry_rows(n, seed=seed))
+
+
+# --- demo seeding (`make run`) ------------------------------------------------------------------------------------
+
+# Documented in README "Enrol a demo citizen". Numbers are valid (NIR key, NAM letters and date) and synthetic.
+DEMO_CITIZEN: dict[str, str] = {
+    "number": "185047511112371",  # NIR 1 85 04 75 111 123 71: a man born April 1985 in Paris 11e
+    "card_sequence": "01",
+    "card_expiry": "2030-06-30",
+    "family_name": "Dupont-Lefèvre",
+    "given_names": "Jean Michel",
+    "birth_date": "1985-04-12",
+    "sex": "M",
+    "address_line1": "8 rue de la Roquette",
+    "address_line2": "",
+    "postal_code": "75011",
+    "city": "Paris",
+    "country": "FR",
+    "birthplace": "75111",
+    "birthcountry": "99100",
+    "qualified": "true",
+    "parent_numbers": "",
+}
+# A Québec parent and her child (under the default minimum age of 14): the child is refused, the parent enrols.
+DEMO_PARENT: dict[str, str] = {
+    **DEMO_CITIZEN,
+    "number": "LEFE90551712", "card_sequence": "02", "card_expiry": "2028-03", "family_name": "Lefèbvre-D'Amour",
+    "given_names": "Émilie Claire", "birth_date": "1990-05-17", "sex": "F", "address_line1": "12 rue Sainte-Catherine",
+    "postal_code": "H2X 1Y4", "city": "Montréal", "country": "CA", "birthplace": "", "birthcountry": "99401",
+    "qualified": "false",
+}
+DEMO_CHILD: dict[str, str] = {
+    **DEMO_PARENT,
+    "number": "LEFL16080312", "card_sequence": "01", "given_names": "Léo", "birth_date": "2016-08-03", "sex": "M",
+    "parent_numbers": "LEFE90551712",
+}
+DEMO_SYNTHETIC_ROWS = 200
+
+
+async def seed_demo(container: Container, console: Console) -> None:
+    """Import the demo citizens and a few hundred synthetic records (an upsert: running it twice is harmless)."""
+    import tempfile
+
+    from idp.enrollment.registry_import import import_registry
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "demo-registry.csv"
+        with path.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
+            writer.writeheader()
+            writer.writerows([DEMO_CITIZEN, DEMO_PARENT, DEMO_CHILD])
+            writer.writerows(demo_registry_rows(DEMO_SYNTHETIC_ROWS, seed=2026))
+        summary = await import_registry(container.db, path, "csv", progress=False, console=console)
+    console.print(f"Demo registry: {summary.imported + summary.updated + summary.unchanged} records "
+                  f"(demo citizen {DEMO_CITIZEN['number']}, see README “Enrol a demo citizen”)")

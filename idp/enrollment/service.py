@@ -111,6 +111,7 @@ class EnrollmentService:
         hash_password: PasswordHasher,
         sleep: Sleep = asyncio.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        observe: Callable[[str, str], None] | None = None,
     ) -> None:
         if len(secret_key) < 32:
             raise ValueError("the enrollment secret key must be at least 32 bytes")
@@ -122,6 +123,9 @@ class EnrollmentService:
         self._hash_password = hash_password
         self._sleep = sleep
         self._monotonic = monotonic
+        # Told (number, "queued" | "no_match" | "letters_capped") after each well-formed request: for the audit
+        # log only, never for anything the requester sees.
+        self._observe = observe
 
     # --- request a code ---------------------------------------------------------------------------------
 
@@ -133,11 +137,13 @@ class EnrollmentService:
             raise UnderAge(s.minimum_age)
         await self._limit(f"enrol:number:{request.number}", s.number_max_requests, s.number_window_seconds)
         started = self._monotonic()
-        await self._issue_if_match(request)
+        outcome = await self._issue_if_match(request)
         # Pad to the floor so a match (two inserts, an update) takes as long as a miss (one indexed read).
         remaining = s.request_min_duration_ms / 1000 - (self._monotonic() - started)
         if remaining > 0:
             await self._sleep(remaining)
+        if self._observe is not None:
+            self._observe(request.number, outcome)
         return RequestOutcome()
 
     async def _limit(self, key: str, maximum: int, window: int) -> None:
@@ -146,19 +152,20 @@ class EnrollmentService:
             retry_after = await self._store.ttl(key)
             raise RateLimited(retry_after if retry_after is not None else float(window), detail=key)
 
-    async def _issue_if_match(self, request: _ValidRequest) -> None:
+    async def _issue_if_match(self, request: _ValidRequest) -> str:
         async with self._db.transaction() as session:
             # FOR UPDATE serialises concurrent requests for one number, so superseding leaves one live code.
             record = await session.scalar(
                 select(RegistryRecord).where(RegistryRecord.number == request.number).with_for_update()
             )
             if record is None or not _matches(record, request):
-                return
+                return "no_match"
             s = self._settings
             if await self._store.incr(f"enrol:letters:{record.number}", s.number_window_seconds) > s.letters_per_number:
-                return
+                return "letters_capped"
             account = await session.scalar(select(Account.id).where(Account.username == record.number))
             await self._create_code(session, record, "enrol" if account is None else "recover")
+            return "queued"
 
     async def _create_code(self, session: AsyncSession, record: RegistryRecord, purpose: str) -> None:
         now = self._clock()

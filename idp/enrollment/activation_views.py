@@ -1,0 +1,106 @@
+"""/activate: the health insurance number, the mailed code and a new password open (or recover) the account.
+
+On success the person is signed in at once (an SSO session at eidas1 with amr `pwd`, as if they had just typed
+the new password) and offered to add a passkey at /account/passkeys/new, which needs that session. A recovery
+first revokes the old credentials: grants and refresh tokens, SSO sessions, passkeys (the service has already
+replaced the password).
+
+Wrong codes are counted per code by the service (locked at 5); here we also count them per client IP, so one
+address cannot spread guesses over many numbers.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from idp.enrollment.errors import CodeError, EnrollmentError, FieldError
+from idp.enrollment.forms import ActivationForm, PageError, error_for
+from idp.enrollment.http import form_expired, service_of, settings_of, translate_errors
+from idp.enrollment.passwords import MAX_LENGTH, MIN_LENGTH, strength_hint
+from idp.enrollment.recovery import remember_session, revoke_credentials
+from idp.http.pages import check_csrf, container_of, locale_of, render
+from idp.http.protocol import NO_STORE, SESSION_COOKIE, client_ip
+from idp.oidc.sessions import create_session, end_session, load_session
+
+__all__ = ["routes"]
+
+DONE = "/activate/done"
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/activate", activate_page, methods=["GET"]),
+        Route("/activate", activate_submit, methods=["POST"]),
+        Route(DONE, done_page, methods=["GET"]),
+    ]
+
+
+def _form(request: Request, *, number: str = "", errors: list[PageError] | None = None, status: int = 200,
+          strength: str | None = None) -> Response:
+    locale = locale_of(request)
+    return render(request, "enrollment/activate.html", {
+        "number": number, "errors": translate_errors(locale, errors or []), "min_length": MIN_LENGTH,
+        "max_length": MAX_LENGTH, "strength": strength,
+    }, status=status, locale=locale)
+
+
+async def activate_page(request: Request) -> Response:
+    return _form(request, number=request.query_params.get("number", "")[:40])
+
+
+def _ip_key(ip: str) -> str:
+    return f"enrol:activate-ip:{ip}"
+
+
+async def activate_submit(request: Request) -> Response:
+    container = container_of(request)
+    locale = locale_of(request)
+    form = await request.form()
+    if not await check_csrf(request, form):
+        return form_expired(request, locale)
+    typed = ActivationForm.read(form)
+    missing = typed.missing()
+    if missing:
+        return _form(request, number=typed.number, errors=missing, status=400)
+    ip = client_ip(request)
+    settings = settings_of(request)
+    failures = await container.store.get(_ip_key(ip))
+    if failures is not None and int(failures) >= settings.ip_max_requests:
+        container.audit.record("enrollment:activation:rate_limited", ip=ip)
+        return _form(request, number=typed.number, status=429, errors=[PageError(
+            "", "Too many wrong codes from this connection. Wait an hour, then try again.", {})])
+    try:
+        activation = await service_of(request).activate(typed.number, typed.code, typed.password)
+    except EnrollmentError as error:
+        if isinstance(error, CodeError | FieldError):
+            await container.store.incr(_ip_key(ip), settings.ip_window_seconds)
+        container.audit.record("enrollment:activation:failed", ip=ip, code=error.code, detail=error.detail or None)
+        strength = strength_hint(typed.password).level if error.code.startswith("password_") else None
+        return _form(request, number=typed.number, errors=[error_for(error)], status=400, strength=strength)
+    account = activation.account
+    if activation.recovered:
+        revoked = await revoke_credentials(container, account.id)
+        container.audit.record("enrollment:account:recovered", actor=account.id, ip=ip, grants=revoked.grants,
+                               sessions=revoked.sessions, passkeys=revoked.passkeys)
+    else:
+        container.audit.record("enrollment:account:activated", actor=account.id, ip=ip)
+    previous = await load_session(container.provider, request.cookies.get(SESSION_COOKIE), touch=False)
+    if previous is not None:
+        await end_session(container.provider, previous)
+    session = await create_session(container.provider, account.id, "eidas1", ("pwd",))
+    await remember_session(container, account.id, session.authentication.sid)
+    target = f"{DONE}?recovered=1" if activation.recovered else DONE
+    response = RedirectResponse(target, status_code=303, headers=NO_STORE)
+    response.set_cookie(SESSION_COOKIE, session.token, httponly=True, secure=container.settings.secure_cookies,
+                        samesite="lax", path="/")
+    return response
+
+
+async def done_page(request: Request) -> Response:
+    container = container_of(request)
+    session = await load_session(container.provider, request.cookies.get(SESSION_COOKIE), touch=False)
+    account = await container.accounts.get(session.authentication.account_id) if session else None
+    return render(request, "enrollment/activated.html", {
+        "account": account, "recovered": request.query_params.get("recovered") == "1"})

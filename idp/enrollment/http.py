@@ -1,0 +1,37 @@
+"""What the enrollment pages share: the service and settings of the running app, errors as the page shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from idp.enrollment.config import EnrollmentSettings
+from idp.enrollment.forms import PageError
+from idp.enrollment.service import EnrollmentService
+from idp.http.pages import container_of, error_page, gettext
+
+__all__ = ["form_expired", "service_of", "settings_of", "translate_errors"]
+
+
+def service_of(request: Request) -> EnrollmentService:
+    service: EnrollmentService = container_of(request).services["enrollment"]
+    return service
+
+
+def settings_of(request: Request) -> EnrollmentSettings:
+    settings: EnrollmentSettings = container_of(request).services["enrollment_settings"]
+    return settings
+
+
+def translate_errors(locale: str, errors: list[PageError]) -> list[dict[str, Any]]:
+    return [{"field": e.field, "text": gettext(locale, e.message, **e.values),
+             "next": gettext(locale, e.next_step) if e.next_step else None, "new_code_link": e.new_code_link}
+            for e in errors]
+
+
+def form_expired(request: Request, locale: str) -> Response:
+    return error_page(request, gettext(locale, "The form expired"),
+                      gettext(locale, "For your security, forms are valid for one visit only."),
+                      next_step=gettext(locale, "Go back, reload the page and try again."), status=403, locale=locale)
