@@ -9,6 +9,7 @@ import uvicorn
 from rich.console import Console
 
 from idp.app import create_app
+from idp.cards import demo as cards_demo
 from idp.demo.portal import create_portal
 from idp.demo.seed import PORTAL_CLIENT_ID, portal_secret_path, seed
 from idp.migrations import upgrade
@@ -18,8 +19,11 @@ from idp.settings import Settings
 def run_demo(settings: Settings, *, host: str, port: int, portal_port: int) -> None:
     console = Console(stderr=True)
     upgrade(settings.database_url)
-    demo_settings = Settings.from_env({**settings.environ, "MANDAT_DEMO": "true"})
-    asyncio.run(seed(demo_settings, console=console))
+    # Cards: a test PKI and a virtual card held by an in-process card agent, so no reader is needed.
+    card_env = cards_demo.demo_env(settings, console)
+    demo_settings = Settings.from_env({**settings.environ, "MANDAT_DEMO": "true", **card_env})
+    if not asyncio.run(seed(demo_settings, console=console)) and card_env:
+        asyncio.run(cards_demo.seed_existing(demo_settings, console))
     secret = Path(portal_secret_path(settings)).read_text().strip()
     idp_app = create_app(demo_settings)
     portal = create_portal(issuer=settings.issuer, client_id=PORTAL_CLIENT_ID, client_secret=secret,
@@ -32,6 +36,9 @@ def run_demo(settings: Settings, *, host: str, port: int, portal_port: int) -> N
             uvicorn.Server(uvicorn.Config(idp_app, host=host, port=port, loop="none", log_level="info")),
             uvicorn.Server(uvicorn.Config(portal, host=host, port=portal_port, loop="none", log_level="warning")),
         ]
+        card_agent = cards_demo.agent_server(demo_settings)
+        if card_agent is not None:
+            servers.append(card_agent)
         await asyncio.gather(*(s.serve() for s in servers))
 
     asyncio.run(serve_both())
