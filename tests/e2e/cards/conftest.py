@@ -7,21 +7,29 @@ test using the first slot does not collide with these tests.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy import select
 
+from idp.audit import AuditEvent
 from idp.cards.config import CardSettings
+from idp.cards.directory import import_directory
 from idp.cards.emulator import VirtualCpsCard
 from idp.cards.errors import CardError
 from idp.cards.pki import ChainValidator
 from idp.cards.testpki import GeneratedPki, make_test_pki
 from idp.cards.vpcd import VpcdBridge
+from tests.conftest import REDIRECT, unavailable
+from tests.e2e.conftest import LiveIdP
 
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
@@ -29,12 +37,6 @@ VPCD_CONFIG = Path("/etc/reader.conf.d/vpcd")
 VPCD_PORT = 35964
 READER = "Virtual PCD 00 01"
 PIN = "1234"
-
-
-def unavailable(reason: str) -> None:
-    if os.environ.get("MANDAT_CI") == "1":
-        pytest.fail(f"MANDAT_CI=1 and the PC/SC rig is incomplete: {reason}")
-    pytest.skip(reason)
 
 
 def _pcscd_answers() -> bool:
@@ -119,3 +121,36 @@ def insert_card(pcscd: None, pki: GeneratedPki) -> Iterator[InsertCard]:
     for bridge in bridges:
         bridge.stop()
     wait_for_reader(present=False)  # re-inserting before pcscd saw the removal gives "card is unpowered"
+
+
+# --- a live IdP that trusts the test PKI and knows its professionals ---------------------------------------------
+
+PSC_CLIENT_SCOPES = ["openid", "profile", "email", "scope_all", "rpps", "identity"]
+
+
+@dataclass
+class CardIdP:
+    idp: LiveIdP
+    http: httpx.AsyncClient  # talks to the live IdP over real HTTP
+    client: tuple[str, str]  # "rp" and its secret
+
+
+@asynccontextmanager
+async def card_idp(live_idp_factory: Callable[..., Any], pki: GeneratedPki, *, redirect_uris: list[str] | None = None,
+                   **extra_env: str) -> AsyncIterator[CardIdP]:
+    async with live_idp_factory(**pki.env(), **extra_env) as idp:
+        await import_directory(idp.container.db, pki.out_dir / "directory.txt", False)
+        created = await idp.container.clients.register(
+            client_id="rp", name="Portail professionnel", redirect_uris=redirect_uris or [REDIRECT],
+            post_logout_redirect_uris=[], scopes=PSC_CLIENT_SCOPES)
+        assert created.secret
+        async with httpx.AsyncClient(base_url=idp.issuer, timeout=10) as http:
+            yield CardIdP(idp, http, ("rp", created.secret))
+
+
+async def audit_tags(idp: LiveIdP, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    await idp.container.audit.flush()
+    async with idp.container.db.session() as session:
+        rows = await session.scalars(select(AuditEvent).where(AuditEvent.tag.startswith(prefix))
+                                     .order_by(AuditEvent.id))
+        return [(r.tag, r.detail) for r in rows]
