@@ -6,10 +6,13 @@ the browser holding its binding cookie.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from idp.container import Container
+from idp.http.middleware import DEFAULT_CSP
 from idp.http.pages import check_csrf, container_of, error_page, gettext, locale_of, render
 from idp.http.protocol import NO_STORE, SESSION_COOKIE, client_ip, redirect_response
 from idp.oidc import errors
@@ -75,19 +78,30 @@ async def show(request: Request) -> Response:
         # for (and remember) a consent the client will never use.
         return await complete(request, container, interaction, client, auth)
     if await needs_consent(container.provider, client, interaction.request, auth.account_id):
-        return render(request, "consent.html", {
+        return allow_form_redirects(render(request, "consent.html", {
             "uid": interaction.uid, "client": client,
-            "scopes": _scope_items(locale, client, interaction.request.scopes)}, locale=locale)
+            "scopes": _scope_items(locale, client, interaction.request.scopes)}, locale=locale), interaction)
     return await complete(request, container, interaction, client, auth)
 
 
 def login_page(request: Request, interaction: Interaction, client: Client, locale: str, *,
                error: str | None = None, status: int = 200, username: str | None = None) -> Response:
-    return render(request, "login.html", {
+    return allow_form_redirects(render(request, "login.html", {
         "uid": interaction.uid, "client": client, "error": error, "interaction": interaction,
         "username": username if username is not None else (interaction.request.login_hint or ""),
         "methods": sorted(request.app.state.login_methods, key=lambda m: m.get("order", 50)),
-    }, status=status, locale=locale)
+    }, status=status, locale=locale), interaction)
+
+
+def allow_form_redirects(response: Response, interaction: Interaction) -> Response:
+    """The forms of interaction pages (login, consent, cancel) end in a 303 to the client's redirect_uri, and CSP
+    `form-action` also governs the redirects a submission follows (Chromium blocks them): allow that origin."""
+    target = urlsplit(interaction.request.redirect_uri)
+    # A native app's private-use scheme (com.example.app:/cb) has no host: allow the scheme itself.
+    source = f"{target.scheme}://{target.netloc}" if target.netloc else f"{target.scheme}:"
+    response.headers["content-security-policy"] = DEFAULT_CSP.replace("form-action 'self'",
+                                                                      f"form-action 'self' {source}")
+    return response
 
 
 async def complete(request: Request, container: Container, interaction: Interaction, client: Client,

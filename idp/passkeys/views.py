@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from idp.accounts.models import Account
 from idp.container import Container
-from idp.http.interaction import load_current, signed_in
+from idp.http.interaction import allow_form_redirects, load_current, signed_in
 from idp.http.pages import container_of, locale_of, render
 from idp.http.protocol import SESSION_COOKIE, client_ip
 from idp.oidc.authorize import required_acr_rank
@@ -80,9 +80,10 @@ async def offer_step_up(request: Request, interaction: Interaction, client: Clie
     keys = await service_of(request).list_credentials(auth.account_id)
     if not any(acr_rank(key.acr) >= required for key in keys):
         return None
-    return render(request, "passkeys/step_up.html", {"uid": interaction.uid, "client": client,
+    page = render(request, "passkeys/step_up.html", {"uid": interaction.uid, "client": client,
                                                      "username": await _username(container, auth.account_id)},
                   locale=locale)
+    return allow_form_redirects(page, interaction)
 
 
 async def _username(container: Container, account_id: str) -> str:
