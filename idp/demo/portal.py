@@ -47,9 +47,15 @@ def create_portal(*, issuer: str, client_id: str, client_secret: str, portal_url
                    server_metadata_url=f"{issuer}/.well-known/openid-configuration",
                    client_kwargs={"scope": scope, "code_challenge_method": "S256"})
     mandat: Any = oauth.create_client("mandat")
+    # Signed-in state stays in this process, the cookie only names it: tokens plus professional (PSC) claims
+    # outgrow the 4 KB a browser keeps in one cookie.
+    signed_in: dict[str, dict[str, Any]] = {}
+
+    def state_of(request: Request) -> dict[str, Any]:
+        return signed_in.get(request.session.get("sid", ""), {})
 
     async def home(request: Request) -> Response:
-        if request.session.get("tokens"):
+        if state_of(request).get("tokens"):
             return RedirectResponse("/claims", status_code=303)
         return _page("Portail patient (démo)",
                      '<p>Ce portail de démonstration se connecte avec Mandat.</p>'
@@ -82,27 +88,29 @@ def create_portal(*, issuer: str, client_id: str, client_secret: str, portal_url
         except OAuthError as exc:
             return _page("Connexion impossible", f"<p>{html.escape(str(exc))}</p><p><a href='/'>Retour</a></p>", 400)
         userinfo = await mandat.userinfo(token=token)
-        request.session["tokens"] = {"id_token": token.get("id_token"), "access_token": token["access_token"]}
-        request.session["id_claims"] = dict(token.get("userinfo") or {})
-        request.session["userinfo"] = dict(userinfo)
+        sid = secrets.token_urlsafe(16)
+        signed_in[sid] = {"tokens": {"id_token": token.get("id_token"), "access_token": token["access_token"]},
+                          "id_claims": dict(token.get("userinfo") or {}), "userinfo": dict(userinfo)}
+        request.session["sid"] = sid
         return RedirectResponse("/claims", status_code=303)
 
     async def claims(request: Request) -> Response:
-        tokens = request.session.get("tokens")
+        state = state_of(request)
+        tokens = state.get("tokens")
         if not tokens:
             return RedirectResponse("/", status_code=303)
         def block(title: str, value: Any, ident: str) -> str:
             return (f'<h2>{title}</h2><pre id="{ident}">'
                     f'{html.escape(json.dumps(value, indent=2, ensure_ascii=False))}</pre>')
-        body = (block("Jeton d'identité (ID token)", request.session.get("id_claims"), "id-token-claims")
+        body = (block("Jeton d'identité (ID token)", state.get("id_claims"), "id-token-claims")
                 + block("Jeton d'accès (access token)", _decode_unverified(tokens["access_token"]),
                         "access-token-claims")
-                + block("Userinfo", request.session.get("userinfo"), "userinfo")
+                + block("Userinfo", state.get("userinfo"), "userinfo")
                 + '<p><a class="button" href="/logout">Se déconnecter</a></p>')
         return _page("Vous êtes connecté", body)
 
     async def logout(request: Request) -> Response:
-        tokens = request.session.get("tokens") or {}
+        tokens = signed_in.pop(request.session.get("sid", ""), {}).get("tokens") or {}
         request.session.clear()
         params = {"post_logout_redirect_uri": f"{portal_url}/", "client_id": client_id}
         if tokens.get("id_token"):
