@@ -3,12 +3,12 @@ and the form posts a citizen makes."""
 
 from __future__ import annotations
 
-from html import unescape
 import re
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
