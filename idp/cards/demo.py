@@ -72,7 +72,9 @@ def demo_env(settings: Settings, console: Console) -> dict[str, str]:
         return {}
     pki = ensure_demo_pki(settings)
     console.print(f"[bold]Demo CPS card[/bold]: {DEMO_PROFESSIONAL.given_name} {DEMO_PROFESSIONAL.family_name} "
-                  f"({DEMO_PROFESSIONAL.national_id}), PIN [bold]{DEMO_PIN}[/bold] (test PKI in {pki.out_dir})")
+                  f"({DEMO_PROFESSIONAL.national_id}), PIN [bold]{DEMO_PIN}[/bold]; card sign-in trusts the TEST PKI:")
+    for name, value in pki.env().items():
+        console.print(f"  export {name}={value}", soft_wrap=True)
     return pki.env()
 
 
