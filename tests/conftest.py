@@ -29,6 +29,9 @@ from idp.migrations import upgrade
 from idp.settings import Settings
 from idp.store import EphemeralStore, MemoryStore, RedisStore
 
+# Shared helper modules imported across test packages keep pytest's assertion rewriting.
+pytest.register_assert_rewrite("tests.unit.oidc.flows")
+
 CI = os.environ.get("MANDAT_CI") == "1"
 POSTGRES_ADMIN_URL = os.environ.get("MANDAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("MANDAT_TEST_REDIS", "redis://127.0.0.1:6379/15")

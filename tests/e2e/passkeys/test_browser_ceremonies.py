@@ -23,6 +23,7 @@ from idp.passkeys.errors import PasskeyError
 from idp.passkeys.models import PasskeyUserHandle, WebAuthnCredential
 from idp.passkeys.service import PasskeyService
 from idp.store import MemoryStore
+from tests.conftest import unavailable
 from tests.e2e.passkeys.browser import (
     VIRTUAL_AAGUID,
     BrowserRefused,
@@ -36,10 +37,13 @@ from tests.e2e.passkeys.browser import (
 )
 from tests.fixtures.webauthn import HERE
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium (apt-get install chromium)"),
-]
+pytestmark = [pytest.mark.browser]
+
+
+@pytest.fixture(autouse=True)
+def _needs_chromium() -> None:
+    if not chromium_available():
+        unavailable("needs /usr/bin/chromium (apt-get install chromium)")
 
 
 async def _blank(_: Request) -> HTMLResponse:
