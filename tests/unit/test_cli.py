@@ -95,11 +95,8 @@ def test_keys_rotate_and_list(cli: Cli) -> None:
     assert all(p.stat().st_mode & 0o777 == 0o600 for p in signing.glob("*.json"))
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("120", "MANDAT_CODE_TTL must be between 1 and 60 seconds"),
-    ("soon", "MANDAT_CODE_TTL must be an integer, got 'soon'"),
-])
-def test_bad_setting_exits_2_naming_the_variable(cli: Cli, value: str, message: str) -> None:
-    result = cli("client", "list", MANDAT_CODE_TTL=value)
+def test_bad_setting_exits_2_naming_the_variable(cli: Cli) -> None:
+    # (Every variable's validation is covered in test_settings.py; this is the CLI's exit path.)
+    result = cli("client", "list", MANDAT_CODE_TTL="120")
     assert result.returncode == 2
-    assert message in result.stderr
+    assert "MANDAT_CODE_TTL must be between 1 and 60 seconds" in result.stderr

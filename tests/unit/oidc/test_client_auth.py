@@ -179,11 +179,11 @@ async def test_private_key_jwt(env: Env, signer: Signer) -> None:
     assert response.status_code == 200, response.text
 
 
-@pytest.mark.parametrize("aud", [f"{ISSUER}/token", [ISSUER, "https://other.example"]])
-async def test_private_key_jwt_accepts_token_endpoint_audience(env: Env, signer: Signer, aud: Any) -> None:
+async def test_private_key_jwt_accepts_token_endpoint_audience(env: Env, signer: Signer) -> None:
     await jwt_client(env, signer)
-    response = await with_assertion(env, signer.assertion(aud=aud))
-    assert response.status_code == 200, response.text
+    for aud in (f"{ISSUER}/token", [ISSUER, "https://other.example"]):
+        response = await with_assertion(env, signer.assertion(aud=aud))
+        assert response.status_code == 200, response.text
 
 
 async def test_private_key_jwt_signed_by_another_key(env: Env, signer: Signer) -> None:
@@ -192,11 +192,11 @@ async def test_private_key_jwt_signed_by_another_key(env: Env, signer: Signer) -
     assert_invalid_client(response, "client_assertion signature is invalid")
 
 
-@pytest.mark.parametrize("aud", ["https://other.example", f"{ISSUER}/userinfo", None])
-async def test_private_key_jwt_wrong_audience(env: Env, signer: Signer, aud: str | None) -> None:
+async def test_private_key_jwt_wrong_audience(env: Env, signer: Signer) -> None:
     await jwt_client(env, signer)
-    response = await with_assertion(env, signer.assertion(aud=aud))
-    assert_invalid_client(response, "client_assertion aud must be the issuer identifier")
+    for aud in ("https://other.example", f"{ISSUER}/userinfo", None):
+        response = await with_assertion(env, signer.assertion(aud=aud))
+        assert_invalid_client(response, "client_assertion aud must be the issuer identifier")
 
 
 async def test_private_key_jwt_replayed_jti(env: Env, signer: Signer) -> None:

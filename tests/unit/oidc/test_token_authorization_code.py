@@ -132,15 +132,15 @@ async def test_code_is_burnt_by_a_failed_attempt(env: Env) -> None:
                       "authorization code was already used; the tokens it issued are revoked")
 
 
-@pytest.mark.parametrize("redirect_uri", [None, "https://rp.example/cb/", "https://rp.example/other"])
-async def test_redirect_uri_mismatch(env: Env, redirect_uri: str | None) -> None:
+async def test_redirect_uri_mismatch(env: Env) -> None:
     await setup(env)
-    code, verifier = await code_from(env)
-    data = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
-    if redirect_uri is not None:
-        data["redirect_uri"] = redirect_uri
-    response = await env.token(data)
-    assert_json_error(response, "invalid_grant", "redirect_uri does not match the authorization request")
+    for redirect_uri in (None, "https://rp.example/cb/", "https://rp.example/other"):
+        code, verifier = await code_from(env)
+        data = {"grant_type": "authorization_code", "code": code, "code_verifier": verifier}
+        if redirect_uri is not None:
+            data["redirect_uri"] = redirect_uri
+        response = await env.token(data)
+        assert_json_error(response, "invalid_grant", "redirect_uri does not match the authorization request")
 
 
 async def test_missing_code_verifier(env: Env) -> None:
@@ -157,12 +157,12 @@ async def test_wrong_code_verifier(env: Env) -> None:
     assert_json_error(response, "invalid_grant", "code_verifier does not match the code_challenge")
 
 
-@pytest.mark.parametrize("verifier", ["short", "a" * 42, "a" * 129, "a" * 42 + "!", "é" * 43])
-async def test_malformed_code_verifier(env: Env, verifier: str) -> None:
+async def test_malformed_code_verifier(env: Env) -> None:
     await setup(env)
-    code, _ = await code_from(env)
-    response = await exchange(env, code, verifier)
-    assert_json_error(response, "invalid_grant", "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]")
+    for verifier in ("short", "a" * 42, "a" * 129, "a" * 42 + "!", "é" * 43):
+        code, _ = await code_from(env)
+        response = await exchange(env, code, verifier)
+        assert_json_error(response, "invalid_grant", "code_verifier must be 43-128 characters of [A-Za-z0-9-._~]")
 
 
 async def test_challenge_as_verifier_is_refused(env: Env) -> None:
