@@ -19,7 +19,7 @@ from idp.enrollment.errors import CodeError, EnrollmentError, FieldError
 from idp.enrollment.forms import ActivationForm, PageError, error_for
 from idp.enrollment.http import form_expired, service_of, settings_of, translate_errors
 from idp.enrollment.passwords import MAX_LENGTH, MIN_LENGTH, strength_hint
-from idp.enrollment.recovery import remember_session, revoke_credentials
+from idp.enrollment.recovery import revoke_credentials
 from idp.http.pages import check_csrf, container_of, locale_of, render
 from idp.http.protocol import NO_STORE, SESSION_COOKIE, client_ip
 from idp.oidc.sessions import create_session, end_session, load_session
@@ -83,14 +83,13 @@ async def activate_submit(request: Request) -> Response:
     if activation.recovered:
         revoked = await revoke_credentials(container, account.id)
         container.audit.record("enrollment:account:recovered", actor=account.id, ip=ip, grants=revoked.grants,
-                               sessions=revoked.sessions, passkeys=revoked.passkeys)
+                               passkeys=revoked.passkeys)
     else:
         container.audit.record("enrollment:account:activated", actor=account.id, ip=ip)
     previous = await load_session(container.provider, request.cookies.get(SESSION_COOKIE), touch=False)
     if previous is not None:
         await end_session(container.provider, previous)
     session = await create_session(container.provider, account.id, "eidas1", ("pwd",))
-    await remember_session(container, account.id, session.authentication.sid)
     target = f"{DONE}?recovered=1" if activation.recovered else DONE
     response = RedirectResponse(target, status_code=303, headers=NO_STORE)
     response.set_cookie(SESSION_COOKIE, session.token, httponly=True, secure=container.settings.secure_cookies,

@@ -43,7 +43,7 @@ async def create_session(provider: Provider, account_id: str, acr: str, amr: tup
     auth = Authentication(account_id=account_id, auth_time=now, acr=acr, amr=amr, sid=secrets.token_urlsafe(16))
     absolute = now + provider.config.session_absolute_ttl
     record = {"account_id": account_id, "auth_time": now, "acr": acr, "amr": list(amr), "sid": auth.sid,
-              "created": now, "absolute": absolute}
+              "created": now, "created_at": provider.clock(), "absolute": absolute}
     await put_json(provider.store, f"sess:{_h(token)}", record, _idle_ttl(provider, acr))
     await put_json(provider.store, f"sid:{auth.sid}", {"key": _h(token)}, provider.config.session_absolute_ttl)
     return Session(token, auth, now, absolute)
@@ -60,6 +60,10 @@ async def load_session(provider: Provider, token: str | None, *, touch: bool = T
     if now >= record["absolute"]:
         await provider.store.delete(key)
         return None
+    ended_before = await provider.store.get(f"sess_epoch:{record['account_id']}")
+    if ended_before is not None and record.get("created_at", 0.0) <= float(ended_before):
+        await provider.store.delete(key)
+        return None
     if touch:
         # Sliding idle timeout, never beyond the absolute expiry.
         ttl = min(_idle_ttl(provider, record["acr"]), record["absolute"] - now)
@@ -72,6 +76,13 @@ async def load_session(provider: Provider, token: str | None, *, touch: bool = T
 async def end_session(provider: Provider, session: Session) -> None:
     await provider.store.delete(f"sess:{_h(session.token)}")
     await provider.store.delete(f"sid:{session.authentication.sid}")
+
+
+async def end_account_sessions(provider: Provider, account_id: str) -> None:
+    """End every SSO session of an account (recovery, lock) without an index of them: sessions created up to
+    now are refused from now on. The marker outlives any session it could concern."""
+    await provider.store.put(f"sess_epoch:{account_id}", repr(provider.clock()).encode(),
+                             provider.config.session_absolute_ttl + 60)
 
 
 # --- interactions -------------------------------------------------------------------------------------------
