@@ -58,7 +58,9 @@ def core_routes() -> list[BaseRoute]:
 
 async def not_found(request: Request, exc: Exception) -> Response:
     if isinstance(exc, HTTPException) and exc.status_code == 405:
-        return JSONResponse({"error": "invalid_request", "error_description": "method not allowed"}, status_code=405)
+        allow = next((v for k, v in (exc.headers or {}).items() if k.lower() == "allow"), "")
+        return JSONResponse({"error": "invalid_request", "error_description": "method not allowed"}, status_code=405,
+                            headers={"cache-control": "no-store", "allow": allow})
     locale = locale_of(request)
     return error_page(request, gettext(locale, "Page not found"),
                       gettext(locale, "Check the address, or go back to the site you came from."), status=404,

@@ -26,6 +26,12 @@ SCOPE_LABELS = {
     "profile": "Your name, birth date and gender",
     "email": "Your email address",
     "offline_access": "Stay connected when you are away (until you revoke it)",
+    "address": "Your postal address",
+    "identite_pivot": "Your identity: names, birth date, sex, place and country of birth",
+    "health_insurance": "Your health insurance number and identity status",
+    "scope_all": "Your professional identity: national identifier, professions, places of practice",
+    "rpps": "Your RPPS professional identifier",
+    "identity": "Your professional identity (names and national identifier)",
 }
 
 

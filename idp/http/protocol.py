@@ -78,7 +78,9 @@ async def read_request(request: Request, *, allow_get: bool = True) -> OidcReque
 
 def json_error(exc: errors.OAuthError, *, bearer: bool = False, basic: bool = False) -> JSONResponse:
     response = JSONResponse(exc.as_dict(), status_code=exc.status, headers=NO_STORE)
-    if bearer:
+    if bearer and isinstance(exc, errors.MissingToken):
+        response.headers["www-authenticate"] = 'Bearer realm="mandat"'
+    elif bearer:
         desc = exc.description.replace('"', "'")
         response.headers["www-authenticate"] = f'Bearer error="{exc.error}", error_description="{desc}"'
     elif basic and exc.status == 401:

@@ -105,6 +105,10 @@ class InvalidToken(OAuthError):
     status = 401
 
 
+class MissingToken(InvalidToken):
+    """No credentials at all: RFC 6750 §3.1 says the challenge then carries no error code."""
+
+
 class InsufficientScope(OAuthError):
     error = "insufficient_scope"
     status = 403

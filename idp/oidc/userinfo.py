@@ -21,7 +21,7 @@ def bearer_token(request: OidcRequest) -> str:
         return header[7:].strip()
     if body_token is not None:
         return body_token
-    raise errors.InvalidToken("an access token is required (Authorization: Bearer)")
+    raise errors.MissingToken("an access token is required (Authorization: Bearer)")
 
 
 async def userinfo_endpoint(provider: Provider, request: OidcRequest) -> dict[str, Any]:

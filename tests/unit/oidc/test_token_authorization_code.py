@@ -35,6 +35,8 @@ async def test_get_on_token_is_refused(sqlite_env: Env) -> None:
     response = await sqlite_env.http.get("/token", params={"grant_type": "client_credentials"})
     assert response.status_code == 405
     assert response.json() == {"error": "invalid_request", "error_description": "method not allowed"}
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["allow"] == "POST"
 
 
 async def test_non_form_body_is_refused(sqlite_env: Env) -> None:

@@ -51,8 +51,12 @@ async def test_token_sent_twice(env: Env) -> None:
 
 
 async def test_no_token(sqlite_env: Env) -> None:
+    """RFC 6750 §3.1: no credentials → a bare Bearer challenge, without an error code."""
     response = await sqlite_env.http.get("/userinfo")
-    assert_invalid_token(response, "an access token is required (Authorization: Bearer)")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="mandat"'
+    assert response.json() == {"error": "invalid_token",
+                               "error_description": "an access token is required (Authorization: Bearer)"}
 
 
 async def test_garbage_token(sqlite_env: Env) -> None:
