@@ -56,7 +56,6 @@ def agent_port(pcscd: None) -> Iterator[int]:
 
 async def test_card_login_in_chromium(insert_card: InsertCard, live_idp_factory: Any, browser: Any,
                                       pki: GeneratedPki, agent_port: int) -> None:
-    card, _bridge = insert_card(VALID.national_id)
     portal_port = free_port()
     portal_url = f"http://localhost:{portal_port}"
     async with card_idp(live_idp_factory, pki, redirect_uris=[f"{portal_url}/callback"],
@@ -81,12 +80,19 @@ async def test_card_login_in_chromium(insert_card: InsertCard, live_idp_factory:
                 await page.wait_for_url(f"{live.idp.issuer}/interaction/*")
                 pin = page.get_by_label("Code PIN de la carte")
                 button = page.get_by_role("button", name="Carte CPS")
+                alert = page.locator("[data-card-error]")
+
+                # No card in the reader yet: the agent says so, and so does the page, in plain words.
+                await pin.fill(PIN)
+                await button.click()
+                await alert.wait_for(state="visible")
+                assert await alert.inner_text() == "Insérez votre carte dans le lecteur, puis réessayez."
+                card, _bridge = insert_card(VALID.national_id)
 
                 # A wrong PIN is reported in plain words, with the tries left; the page stays usable.
                 await pin.fill("0000")
                 await button.click()
-                alert = page.locator("[data-card-error]")
-                await alert.wait_for(state="visible")
+                await page.get_by_text("Code PIN incorrect").wait_for()
                 assert await alert.inner_text() == "Code PIN incorrect : encore 2 essais."
                 assert await pin.input_value() == ""  # the PIN does not linger in the page
                 assert card.pin_tries_left == 2
