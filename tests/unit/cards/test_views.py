@@ -326,3 +326,14 @@ async def test_proxy_without_certificate_is_no_certificate(proxied_env: Env) -> 
     _page, response = await _tls_post(proxied_env, None)
     assert response.status_code == 400 and "pas présenté de certificat de carte" in response.text
     assert await audited(proxied_env, "cards:mtls:spoofed_header") == []
+
+
+async def test_claims_parameter_puts_psc_claims_in_the_id_token(cards_env: Env, card: VirtualCpsCard) -> None:
+    page = await open_login_page(cards_env.http, claims='{"id_token": {"SubjectNameID": null, "SubjectRole": null}}')
+    verified = await post_verify(cards_env.http, page, *(await _challenge_and_answer(cards_env, page, card)))
+    code = await code_after_sign_in(cards_env.http, verified)
+    tokens, _userinfo = await tokens_and_userinfo(cards_env.http, code, page.verifier, cards_env.auth())
+    id_token = jwt_claims(tokens["id_token"])
+    assert id_token["SubjectNameID"] == VALID_ID
+    assert id_token["SubjectRole"] == ["10^1.2.250.1.213.1.1.5.5"]
+    assert "SubjectRefPro" not in id_token  # only what was asked for
