@@ -49,8 +49,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create the engine; for SQLite, make sure the parent folder exists and enable WAL + foreign keys."""
+def make_engine(url: str, *, echo: bool = False, immediate: bool = False) -> AsyncEngine:
+    """Create the engine; for SQLite, make sure the parent folder exists and enable WAL + foreign keys.
+
+    `immediate=True` (SQLite only) starts every transaction with BEGIN IMMEDIATE. A deferred transaction that
+    reads and then writes fails at once with "database is locked" when another writer committed in between
+    (SQLite cannot wait there without risking deadlock); taking the write lock up front makes it wait instead.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
@@ -64,6 +69,13 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            if immediate:
+                dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, below
+
+        if immediate:
+            @event.listens_for(engine.sync_engine, "begin")
+            def _begin_immediate(conn):  # type: ignore[no-untyped-def]
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
@@ -76,6 +88,9 @@ class Database:
         self.url = url
         self.engine = make_engine(url, echo=echo)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite: writes go through BEGIN IMMEDIATE connections (see make_engine); reads stay concurrent.
+        self._write_engine = make_engine(url, echo=echo, immediate=True) if url.startswith("sqlite") else self.engine
+        self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -84,7 +99,7 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        async with self.sessions() as session, session.begin():
+        async with self._write_sessions() as session, session.begin():
             yield session
 
     @property
@@ -93,3 +108,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._write_engine is not self.engine:
+            await self._write_engine.dispose()

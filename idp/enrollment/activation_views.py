@@ -20,7 +20,7 @@ from idp.enrollment.forms import ActivationForm, PageError, error_for
 from idp.enrollment.http import form_expired, service_of, settings_of, translate_errors
 from idp.enrollment.passwords import MAX_LENGTH, MIN_LENGTH, strength_hint
 from idp.enrollment.recovery import revoke_credentials
-from idp.http.pages import check_csrf, container_of, locale_of, render
+from idp.http.pages import check_csrf, container_of, locale_of, render, set_session_cookie
 from idp.http.protocol import NO_STORE, SESSION_COOKIE, client_ip
 from idp.oidc.sessions import create_session, end_session, load_session
 
@@ -92,8 +92,7 @@ async def activate_submit(request: Request) -> Response:
     session = await create_session(container.provider, account.id, "eidas1", ("pwd",))
     target = f"{DONE}?recovered=1" if activation.recovered else DONE
     response = RedirectResponse(target, status_code=303, headers=NO_STORE)
-    response.set_cookie(SESSION_COOKIE, session.token, httponly=True, secure=container.settings.secure_cookies,
-                        samesite="lax", path="/")
+    set_session_cookie(request, response, session.token)
     return response
 
 

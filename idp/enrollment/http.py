@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
 
 from idp.enrollment.config import EnrollmentSettings
 from idp.enrollment.forms import PageError
 from idp.enrollment.service import EnrollmentService
-from idp.http.pages import container_of, error_page, gettext
+from idp.http.pages import container_of, form_expired, gettext
 
 __all__ = ["form_expired", "service_of", "settings_of", "translate_errors"]
 
@@ -29,9 +28,3 @@ def translate_errors(locale: str, errors: list[PageError]) -> list[dict[str, Any
     return [{"field": e.field, "text": gettext(locale, e.message, **e.values),
              "next": gettext(locale, e.next_step) if e.next_step else None, "new_code_link": e.new_code_link}
             for e in errors]
-
-
-def form_expired(request: Request, locale: str) -> Response:
-    return error_page(request, gettext(locale, "The form expired"),
-                      gettext(locale, "For your security, forms are valid for one visit only."),
-                      next_step=gettext(locale, "Go back, reload the page and try again."), status=403, locale=locale)

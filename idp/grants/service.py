@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.db import Database, utcnow
 from idp.grants.models import GrantRecord, RefreshTokenRecord
@@ -28,6 +29,19 @@ def to_grant(record: GrantRecord) -> Grant:
                  scopes=tuple(record.scope.split()), acr=record.acr, amr=tuple(record.amr),
                  auth_time=record.auth_time, sid=record.sid, expires_at=_ts(record.expires_at),
                  revoked=record.revoked_at is not None, claims=record.claims)
+
+
+async def _token_with_grant(session: AsyncSession, token_hash: str, status: str | None) -> RefreshOutcome:
+    """The refresh token and its grant; `status` None means: read it from the token's `used_at`."""
+    row = (await session.execute(
+        select(RefreshTokenRecord, GrantRecord).join(GrantRecord, GrantRecord.id == RefreshTokenRecord.grant_id)
+        .where(RefreshTokenRecord.token_hash == token_hash))).first()
+    if row is None:
+        return RefreshOutcome("unknown")
+    token, grant = row
+    if status is None:
+        status = "reused" if token.used_at is not None else "ok"
+    return RefreshOutcome(status, to_grant(grant), token.client_id, _ts(token.expires_at))
 
 
 class SqlGrantStore:
@@ -52,15 +66,7 @@ class SqlGrantStore:
 
     async def find_refresh_token(self, token_hash: str) -> RefreshOutcome:
         async with self._db.session() as session:
-            row = (await session.execute(
-                select(RefreshTokenRecord, GrantRecord).join(GrantRecord,
-                                                             GrantRecord.id == RefreshTokenRecord.grant_id)
-                .where(RefreshTokenRecord.token_hash == token_hash))).first()
-        if row is None:
-            return RefreshOutcome("unknown")
-        token, grant = row
-        status = "reused" if token.used_at is not None else "ok"
-        return RefreshOutcome(status, to_grant(grant), token.client_id, _ts(token.expires_at))
+            return await _token_with_grant(session, token_hash, None)
 
     async def use_refresh_token(self, token_hash: str, now: float) -> RefreshOutcome:
         async with self._db.transaction() as session:
@@ -69,14 +75,7 @@ class SqlGrantStore:
                 .where(RefreshTokenRecord.token_hash == token_hash, RefreshTokenRecord.used_at.is_(None))
                 .values(used_at=_dt(now)))
             won = result.rowcount == 1  # type: ignore[attr-defined]
-            row = (await session.execute(
-                select(RefreshTokenRecord, GrantRecord).join(GrantRecord,
-                                                             GrantRecord.id == RefreshTokenRecord.grant_id)
-                .where(RefreshTokenRecord.token_hash == token_hash))).first()
-        if row is None:
-            return RefreshOutcome("unknown")
-        token, grant = row
-        return RefreshOutcome("ok" if won else "reused", to_grant(grant), token.client_id, _ts(token.expires_at))
+            return await _token_with_grant(session, token_hash, "ok" if won else "reused")
 
     async def add_refresh_token(self, grant_id: str, client_id: str, token_hash: str, expires_at: float) -> None:
         async with self._db.transaction() as session:

@@ -13,8 +13,17 @@ from starlette.responses import RedirectResponse, Response
 
 from idp.container import Container
 from idp.http.middleware import DEFAULT_CSP
-from idp.http.pages import check_csrf, container_of, error_page, gettext, locale_of, render
-from idp.http.protocol import NO_STORE, SESSION_COOKIE, client_ip, redirect_response
+from idp.http.pages import (
+    check_csrf,
+    container_of,
+    error_page,
+    form_expired,
+    gettext,
+    locale_of,
+    render,
+    set_session_cookie,
+)
+from idp.http.protocol import NO_STORE, client_ip, redirect_response
 from idp.oidc import errors
 from idp.oidc.authorize import AuthorizeFailure, error_redirect, issue_code, needs_consent, required_acr_rank
 from idp.oidc.models import Authentication, Client
@@ -133,10 +142,7 @@ async def login(request: Request) -> Response:
     locale = locale_of(request, interaction.request.ui_locales)
     form = await request.form()
     if not await check_csrf(request, form):
-        return error_page(request, gettext(locale, "The form expired"),
-                          gettext(locale, "For your security, forms are valid for one visit only."),
-                          next_step=gettext(locale, "Go back, reload the page and try again."), status=403,
-                          locale=locale)
+        return form_expired(request, locale)
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
     if not username or not password:
@@ -168,8 +174,7 @@ async def signed_in(request: Request, container: Container, interaction: Interac
     interaction.auth_time, interaction.sid, interaction.fresh_login_required = auth.auth_time, auth.sid, False
     await save_interaction(container.provider, interaction)
     response = RedirectResponse(f"/interaction/{interaction.uid}", status_code=303, headers=NO_STORE)
-    response.set_cookie(SESSION_COOKIE, session.token, httponly=True, secure=container.settings.secure_cookies,
-                        samesite="lax", path="/")
+    set_session_cookie(request, response, session.token)
     return response
 
 
@@ -184,10 +189,7 @@ async def consent(request: Request) -> Response:
     locale = locale_of(request, interaction.request.ui_locales)
     form = await request.form()
     if not await check_csrf(request, form):
-        return error_page(request, gettext(locale, "The form expired"),
-                          gettext(locale, "For your security, forms are valid for one visit only."),
-                          next_step=gettext(locale, "Go back, reload the page and try again."), status=403,
-                          locale=locale)
+        return form_expired(request, locale)
     if form.get("decision") != "allow":
         container.audit.record("oidc:consent:denied", actor=auth.account_id, client_id=client.client_id)
         await finish_interaction(container.provider, interaction.uid)

@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from idp.http.pages import check_csrf, container_of, error_page, gettext, locale_of, render
+from idp.http.pages import check_csrf, container_of, error_page, form_expired, gettext, locale_of, render
 from idp.http.protocol import NO_STORE, SESSION_COOKIE, read_request
 from idp.oidc import errors
 from idp.oidc.end_session import LogoutRequest, validate_logout
@@ -44,9 +44,7 @@ async def end_session_endpoint(request: Request) -> Response:
         if oidc_request.method == "POST" and "confirm" in oidc_request.params:
             form = await request.form()
             if not await check_csrf(request, form):
-                return error_page(request, gettext(locale, "The form expired"),
-                                  gettext(locale, "For your security, forms are valid for one visit only."),
-                                  status=403, locale=locale)
+                return form_expired(request, locale)
             params = {k: v for k, v in oidc_request.params.items() if k not in {"confirm", "csrf_token"}}
             oidc_request = OidcRequest("POST", params, oidc_request.headers, oidc_request.client_ip)
             logout = await validate_logout(container.provider, oidc_request)

@@ -17,6 +17,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 # Domain packages keep their own templates (idp/<domain>/templates); ours come first.
 TEMPLATE_DIRS = [TEMPLATES, *sorted(p for p in Path(__file__).parent.parent.glob("*/templates") if p != TEMPLATES)]
 LANG_COOKIE = "mandat_lang"
+SESSION_COOKIE = "mandat_session"
 
 _env = Environment(loader=FileSystemLoader(TEMPLATE_DIRS), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
@@ -71,6 +72,19 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
 async def check_csrf(request: Request, form: Any) -> bool:
     container = container_of(request)
     return csrf.is_valid(container.key("csrf"), request.cookies.get(csrf.COOKIE), form.get(csrf.FIELD))
+
+
+def form_expired(request: Request, locale: str) -> Response:
+    """A form whose CSRF token does not match: say what happened and what to do, and change nothing."""
+    return error_page(request, gettext(locale, "The form expired"),
+                      gettext(locale, "For your security, forms are valid for one visit only."),
+                      next_step=gettext(locale, "Go back, reload the page and try again."), status=403, locale=locale)
+
+
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    """The SSO session cookie: HttpOnly, SameSite=Lax, Secure outside localhost."""
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, secure=container_of(request).settings.secure_cookies,
+                        samesite="lax", path="/")
 
 
 def error_page(request: Request, title: str, message: str, *, status: int = 400, next_step: str | None = None,

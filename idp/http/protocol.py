@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from idp.http.pages import container_of, error_page, gettext, locale_of
+from idp.http.pages import SESSION_COOKIE, container_of, error_page, gettext, locale_of
 from idp.oidc import errors
 from idp.oidc.authorize import AuthorizeFailure, decide, validate
 from idp.oidc.discovery import provider_metadata
@@ -28,7 +28,7 @@ from idp.oidc.userinfo import userinfo_endpoint
 
 log = logging.getLogger("mandat.http")
 
-SESSION_COOKIE = "mandat_session"
+__all__ = ["NO_STORE", "SESSION_COOKIE", "client_ip", "read_request", "redirect_response"]
 NO_STORE = {"cache-control": "no-store", "pragma": "no-cache"}
 FORM_TYPE = "application/x-www-form-urlencoded"
 

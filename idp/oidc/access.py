@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from idp.oidc import errors
 from idp.oidc.jose import JoseFailure, unverified_header, verify_jwt
-from idp.oidc.models import Grant
+from idp.oidc.models import Grant, OidcRequest
 from idp.oidc.provider import Provider
 
 
@@ -56,3 +57,15 @@ async def revoke_access_token(provider: Provider, claims: dict[str, Any]) -> Non
     jti, exp = claims.get("jti"), claims.get("exp")
     if isinstance(jti, str) and isinstance(exp, int):
         await provider.store.put(f"revoked_jti:{jti}", b"1", max(1, exp - provider.now() + 60))
+
+
+def token_parameter(request: OidcRequest) -> str:
+    """The `token` parameter of introspection (RFC 7662 §2.1) and revocation (RFC 7009 §2.1), with its hint
+    checked. The hint only speeds up a lookup, so both kinds are still tried whatever it says."""
+    token = request.get("token")
+    if token is None:
+        raise errors.InvalidRequest("token is missing")
+    hint = request.get("token_type_hint")
+    if hint is not None and hint not in {"access_token", "refresh_token"}:
+        raise errors.UnsupportedTokenType("token_type_hint must be access_token or refresh_token")
+    return token

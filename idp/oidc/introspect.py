@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from idp.oidc import errors
-from idp.oidc.access import TokenRejected, validate_access_token
+from idp.oidc.access import TokenRejected, token_parameter, validate_access_token
 from idp.oidc.client_auth import authenticate_client
 from idp.oidc.models import OidcRequest
 from idp.oidc.provider import Provider
@@ -24,12 +24,7 @@ async def introspection_endpoint(provider: Provider, request: OidcRequest) -> di
     caller = await authenticate_client(provider, request)
     if caller.is_public:
         raise errors.InvalidClient("public clients may not introspect")
-    token = request.get("token")
-    if token is None:
-        raise errors.InvalidRequest("token is missing")
-    hint = request.get("token_type_hint")
-    if hint is not None and hint not in {"access_token", "refresh_token"}:
-        raise errors.UnsupportedTokenType("token_type_hint must be access_token or refresh_token")
+    token = token_parameter(request)
     if token.count(".") == 2:
         try:
             access = await validate_access_token(provider, token)

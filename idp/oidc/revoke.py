@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from idp.oidc import errors
-from idp.oidc.access import TokenRejected, revoke_access_token, validate_access_token
+from idp.oidc.access import TokenRejected, revoke_access_token, token_parameter, validate_access_token
 from idp.oidc.client_auth import authenticate_client
 from idp.oidc.models import OidcRequest
 from idp.oidc.provider import Provider
@@ -14,12 +14,7 @@ async def revocation_endpoint(provider: Provider, request: OidcRequest) -> None:
     if request.method != "POST":
         raise errors.InvalidRequest("revocation accepts POST only")
     client = await authenticate_client(provider, request)
-    token = request.get("token")
-    if token is None:
-        raise errors.InvalidRequest("token is missing")
-    hint = request.get("token_type_hint")
-    if hint is not None and hint not in {"access_token", "refresh_token"}:
-        raise errors.UnsupportedTokenType("token_type_hint must be access_token or refresh_token")
+    token = token_parameter(request)
     if token.count(".") == 2:
         try:
             access = await validate_access_token(provider, token)

@@ -17,7 +17,15 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from idp.accounts.models import Account
-from idp.http.pages import check_csrf, container_of, error_page, gettext, locale_of, render
+from idp.http.pages import (
+    check_csrf,
+    container_of,
+    form_expired,
+    gettext,
+    locale_of,
+    render,
+    set_session_cookie,
+)
 from idp.http.protocol import NO_STORE, SESSION_COOKIE, client_ip
 from idp.oidc.sessions import Session, create_session, end_session, load_session
 from idp.passkeys.errors import ChallengeUnknown, InvalidName, LastCredential, PasskeyError, UnknownCredential
@@ -86,12 +94,6 @@ def _to_login(next_page: str) -> Response:
     return RedirectResponse(f"{LOGIN}?next={next_page}", status_code=303, headers=NO_STORE)
 
 
-def _form_expired(request: Request, locale: str) -> Response:
-    return error_page(request, gettext(locale, "The form expired"),
-                      gettext(locale, "For your security, forms are valid for one visit only."),
-                      next_step=gettext(locale, "Go back, reload the page and try again."), status=403, locale=locale)
-
-
 def _day(value: datetime | None, locale: str) -> str | None:
     return None if value is None else format_date(value, format="long", locale=locale)
 
@@ -127,7 +129,7 @@ async def rename(request: Request) -> Response:
     locale = locale_of(request)
     form = await request.form()
     if not await check_csrf(request, form):
-        return _form_expired(request, locale)
+        return form_expired(request, locale)
     signed = await _signed_in(request)
     if signed is None:
         return _to_login(ACCOUNT)
@@ -148,7 +150,7 @@ async def remove(request: Request) -> Response:
     locale = locale_of(request)
     form = await request.form()
     if not await check_csrf(request, form):
-        return _form_expired(request, locale)
+        return form_expired(request, locale)
     signed = await _signed_in(request)
     if signed is None:
         return _to_login(ACCOUNT)
@@ -223,10 +225,8 @@ async def login_page(request: Request, *, error: str | None = None, status: int 
 
 
 def _session_redirect(request: Request, target: str, session: Session) -> RedirectResponse:
-    container = container_of(request)
     response = RedirectResponse(target, status_code=303, headers=NO_STORE)
-    response.set_cookie(SESSION_COOKIE, session.token, httponly=True, secure=container.settings.secure_cookies,
-                        samesite="lax", path="/")
+    set_session_cookie(request, response, session.token)
     return response
 
 
@@ -235,7 +235,7 @@ async def password_login(request: Request) -> Response:
     locale = locale_of(request)
     form = await request.form()
     if not await check_csrf(request, form):
-        return _form_expired(request, locale)
+        return form_expired(request, locale)
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
     if not username or not password:
@@ -307,7 +307,7 @@ async def logout(request: Request) -> Response:
     container = container_of(request)
     form = await request.form()
     if not await check_csrf(request, form):
-        return _form_expired(request, locale_of(request))
+        return form_expired(request, locale_of(request))
     session = await load_session(container.provider, request.cookies.get(SESSION_COOKIE), touch=False)
     if session is not None:
         revoked = await container.grants.revoke_for_session(session.authentication.sid, "logout")
