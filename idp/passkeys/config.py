@@ -6,6 +6,7 @@ bad allow-list or an unreadable root bundle stops start-up instead of failing th
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,12 +62,19 @@ class PasskeySettings:
     """Browser timeout hint in milliseconds (`MANDAT_PASSKEYS_TIMEOUT_MS`); at most the challenge TTL, since a
     browser waiting longer than the challenge lives could only produce a refused answer."""
 
+    enabled: bool = True
+    """Whether passkeys are offered at all. WebAuthn needs an RP id that is a domain name, so when the issuer is
+    an IP address (e.g. `http://127.0.0.1:8000`) and no `MANDAT_PASSKEYS_RP_ID` is given, passkeys are switched
+    off (no routes, no login method) instead of failing start-up."""
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> PasskeySettings:
         issuer = urlsplit(env.get("MANDAT_ISSUER", _DEFAULT_ISSUER))
         if not issuer.hostname:
             raise ConfigurationError("MANDAT_ISSUER must be an absolute URL (passkeys derive their RP id from it)")
         issuer_origin = f"{issuer.scheme}://{issuer.netloc}"
+        if "MANDAT_PASSKEYS_RP_ID" not in env and _is_ip(issuer.hostname):
+            return cls(rp_id="", enabled=False)
         settings = cls(
             rp_id=env.get("MANDAT_PASSKEYS_RP_ID", issuer.hostname),
             rp_name=env.get("MANDAT_PASSKEYS_RP_NAME", "Mandat"),
@@ -103,6 +111,14 @@ class PasskeySettings:
             raise ConfigurationError("MANDAT_PASSKEYS_ALGORITHMS must list at least one algorithm")
         if self.timeout_ms > self.challenge_ttl * 1000:
             raise ConfigurationError("MANDAT_PASSKEYS_TIMEOUT_MS must not exceed MANDAT_PASSKEYS_CHALLENGE_TTL")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _csv(raw: str) -> tuple[str, ...]:

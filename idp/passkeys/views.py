@@ -12,6 +12,7 @@ re-checks it against the key's owner (professionals always, §7).
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -48,6 +49,8 @@ from idp.passkeys.http import (
 from idp.passkeys.policy import ACR_LEVELS, acr_rank, uv_required
 from idp.passkeys.service import PasskeyService
 
+log = logging.getLogger("mandat.passkeys")
+
 __all__ = ["extension", "offer_step_up"]
 
 SIGN_IN, STEP_UP = "sign_in", "step_up"
@@ -55,6 +58,9 @@ SIGN_IN, STEP_UP = "sign_in", "step_up"
 
 def extension(container: Container) -> list[BaseRoute]:
     settings = container.settings.domain(PasskeySettings.from_env)
+    if not settings.enabled:
+        log.warning("passkeys are off: the issuer is an IP address and MANDAT_PASSKEYS_RP_ID is unset")
+        return []
     container.services["passkeys"] = PasskeyService(container.db, container.store, settings)
     container.add_login_method("passkeys/login_method.html", order=10)
     container.services.setdefault("step_up", []).append(offer_step_up)

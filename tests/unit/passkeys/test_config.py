@@ -84,3 +84,10 @@ def test_non_pem_root_bundle_is_refused(tmp_path: Path) -> None:
     bundle.write_text("not a certificate")
     with pytest.raises(ConfigurationError, match="MANDAT_PASSKEYS_ATTESTATION_ROOTS"):
         PasskeySettings.from_env({"MANDAT_PASSKEYS_ATTESTATION_ROOTS": f"packed={bundle}"})
+
+
+def test_an_ip_address_issuer_switches_passkeys_off_instead_of_failing() -> None:
+    settings = PasskeySettings.from_env({"MANDAT_ISSUER": "http://127.0.0.1:8000"})
+    assert settings.enabled is False
+    with pytest.raises(ConfigurationError, match="MANDAT_PASSKEYS_ORIGINS"):
+        PasskeySettings.from_env({"MANDAT_ISSUER": "http://127.0.0.1:8000", "MANDAT_PASSKEYS_RP_ID": "localhost"})
