@@ -16,7 +16,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, insert, select
+from sqlalchemy import JSON, BigInteger, Integer, String, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -43,6 +43,9 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+AUDIT_TABLE: Table = AuditEvent.__table__  # type: ignore[assignment]
+
+
 class AuditHead(Base):
     """One row: the last hash of the chain, locked while a batch is appended."""
 
@@ -67,6 +70,8 @@ class AuditLog:
         self._flush_interval = flush_interval
         self._max_batch = max_batch
         self._task: asyncio.Task[None] | None = None
+        # (tag, client_id) -> [count, first ISO time]: machine-to-machine events are summed per flush.
+        self._counters: dict[tuple[str, str | None], list[Any]] = {}
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
 
@@ -77,6 +82,25 @@ class AuditLog:
                             "detail": {k: v for k, v in detail.items() if v is not None}})
         if len(self._queue) >= self._max_batch:
             self._wake.set()
+
+    def count(self, tag: str, *, client_id: str | None) -> None:
+        """A high-volume event about a client acting for itself (client_credentials tokens): recorded as one
+        event per client and flush interval, carrying the count and the window. Events about a person are
+        never summed: they go through `record`."""
+        key = (tag, client_id)
+        counter = self._counters.get(key)
+        if counter is None:
+            self._counters[key] = [1, utcnow().isoformat()]
+        else:
+            counter[0] += 1
+
+    def _drain_counters(self) -> None:
+        if not self._counters:
+            return
+        until = utcnow().isoformat()
+        counters, self._counters = self._counters, {}
+        for (tag, client_id), (count, since) in counters.items():
+            self.record(tag, actor=client_id, client_id=client_id, count=count, since=since, until=until)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="audit-writer")
@@ -104,6 +128,7 @@ class AuditLog:
                 log.exception("audit flush failed; will retry")
 
     async def flush(self) -> None:
+        self._drain_counters()
         async with self._lock:
             while self._queue:
                 batch = self._queue[: self._max_batch]
@@ -132,7 +157,7 @@ class AuditLog:
                 rows.append({**event, "at": datetime.fromisoformat(event["at"]), "prev_hash": prev, "hash": digest})
                 prev = digest
             # One executemany through Core: the ORM's per-object bookkeeping cost more than the hashing.
-            await session.execute(insert(AuditEvent), rows)
+            await session.execute(insert(AUDIT_TABLE), rows)
             head.hash = prev
 
 

@@ -56,3 +56,6 @@ class AuditSink(Protocol):
     def record(self, tag: str, *, actor: str | None = None, subject: str | None = None,
                client_id: str | None = None, ip: str | None = None, **detail: Any) -> None:
         """Queue an audit event (`source:subject:action` tag). Never blocks the request."""
+
+    def count(self, tag: str, *, client_id: str | None) -> None:
+        """Count a high-volume machine-to-machine event; written as one event per client and interval."""

@@ -85,3 +85,19 @@ async def test_two_writers_share_one_chain(env: Env) -> None:
     await asyncio.gather(env.container.audit.flush(), other.flush())
     assert len([r for r in await rows(env) if r.tag == "test:event:recorded"]) == 40
     assert await verify_chain(env.container.db) == (True, None)
+
+
+async def test_client_credentials_tokens_are_counted_per_client_not_logged_one_by_one(sqlite_env: Env) -> None:
+    await sqlite_env.add_client("machine", redirect_uris=[], scopes="api.read", grant_types=("client_credentials",))
+    for _ in range(5):
+        response = await sqlite_env.http.post("/token", data={"grant_type": "client_credentials"},
+                                              auth=sqlite_env.auth("machine"))
+        assert response.status_code == 200
+    await sqlite_env.container.audit.flush()
+    async with sqlite_env.container.db.session() as session:
+        rows = (await session.scalars(select(AuditEvent).where(
+            AuditEvent.tag == "oidc:client_credentials:issued"))).all()
+    assert len(rows) == 1
+    assert rows[0].client_id == "machine" and rows[0].detail["count"] == 5
+    assert rows[0].detail["since"] <= rows[0].detail["until"]
+    assert await verify_chain(sqlite_env.container.db) == (True, None)
