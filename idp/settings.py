@@ -7,6 +7,7 @@ logged loudly by `create_app`.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -34,6 +35,12 @@ def _int(name: str, raw: str, minimum: int = 0) -> int:
     if value < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+@functools.cache
+def _split_proxies(raw: str) -> frozenset[str]:
+    # Read on every request (client_ip): parse once per distinct value.
+    return frozenset(p.strip() for p in raw.split(",") if p.strip())
 
 
 def _bool(name: str, raw: str) -> bool:
@@ -206,7 +213,7 @@ class Settings:
 
     @property
     def proxies(self) -> frozenset[str]:
-        return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
+        return _split_proxies(self.trusted_proxies)
 
     @property
     def max_token_ttl(self) -> int:

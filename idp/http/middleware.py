@@ -15,6 +15,8 @@ DEFAULT_CSP = (
     "base-uri 'none'; object-src 'none'"
 )
 
+_DEFAULT_CSP_BYTES = DEFAULT_CSP.encode()
+
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -42,7 +44,7 @@ class SecurityHeaders:
                     if name not in names:
                         headers.append((name, value))
                 if b"content-security-policy" not in names:
-                    headers.append((b"content-security-policy", DEFAULT_CSP.encode()))
+                    headers.append((b"content-security-policy", _DEFAULT_CSP_BYTES))
                 if self.hsts:
                     headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
                 message["headers"] = headers

@@ -51,8 +51,10 @@ def _normalise(method: str, pairs: list[tuple[str, str]], request: Request) -> O
             repeated.add(name)
         params[name] = value
     headers = {"authorization": request.headers.get("authorization", "")}
+    # The endpoint as the issuer names it (for private_key_jwt `aud`), not as the Host header says.
+    endpoint_url = container_of(request).settings.issuer + request.scope["path"]
     return OidcRequest(method=method, params=params, headers=headers, client_ip=client_ip(request),
-                       repeated=frozenset(repeated), endpoint_url=str(request.url.replace(query="")))
+                       repeated=frozenset(repeated), endpoint_url=endpoint_url)
 
 
 async def read_request(request: Request, *, allow_get: bool = True) -> OidcRequest:
@@ -70,7 +72,8 @@ async def read_request(request: Request, *, allow_get: bool = True) -> OidcReque
     if not allow_get:
         raise errors.InvalidRequest("use POST")
     try:
-        pairs = parse_qsl(request.url.query, keep_blank_values=True, max_num_fields=100)
+        pairs = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True,
+                          max_num_fields=100)
     except ValueError:
         raise errors.InvalidRequest("too many parameters") from None
     return _normalise("GET", pairs, request)
