@@ -19,12 +19,41 @@ from idp.errors import ConfigurationError
 
 T = TypeVar("T")
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "env_field", "read_env_fields"]
 
 
-def _env(name: str, default: str | None = None, *, doc: str) -> Any:
-    """Declare a setting: the field's metadata keeps its variable name and documentation."""
+def env_field(name: str, default: Any = None, *, doc: str) -> Any:
+    """Declare a setting: the field's metadata keeps its variable name and documentation. Domain settings
+    (`idp/<domain>/config.py`) declare theirs the same way and read them with `read_env_fields`."""
     return field(default=default, metadata={"env": name, "doc": doc})
+
+
+_env = env_field
+
+
+def read_env_fields(cls: type, env: Mapping[str, str], *, int_minimum: int = 0) -> dict[str, Any]:
+    """Parse every `env_field` of a dataclass from `env` by its annotated type (int, bool, str, `str | None`,
+    comma-separated `tuple[str, ...]`); errors name the variable. An empty `str | None` reads as None."""
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        name = f.metadata.get("env")
+        if name is None:
+            continue
+        raw = env.get(name, f.default)
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        if raw is None:
+            values[f.name] = None
+        elif kind.startswith("int"):
+            values[f.name] = _int(name, str(raw), int_minimum)
+        elif kind.startswith("bool"):
+            values[f.name] = raw if isinstance(raw, bool) else _bool(name, str(raw))
+        elif kind.startswith("tuple"):
+            values[f.name] = tuple(item.strip() for item in str(raw).split(",") if item.strip())
+        elif kind.endswith("None"):
+            values[f.name] = str(raw) or None
+        else:
+            values[f.name] = str(raw)
+    return values
 
 
 def _int(name: str, raw: str, minimum: int = 0) -> int:
@@ -147,22 +176,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         env = dict(os.environ if environ is None else environ)
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            name = f.metadata.get("env")
-            if name is None:
-                continue
-            raw = env.get(name, f.default)
-            if raw is None:
-                values[f.name] = None
-                continue
-            kind = f.type if isinstance(f.type, str) else f.type.__name__
-            if kind.startswith("int"):
-                values[f.name] = _int(name, str(raw))
-            elif kind.startswith("bool"):
-                values[f.name] = _bool(name, str(raw))
-            else:
-                values[f.name] = str(raw)
+        values = read_env_fields(cls, env)
         values.update(overrides)
         values["environ"] = env
         settings = cls(**values)

@@ -8,21 +8,18 @@ files named here: production anchors (IGC-Santé) are never compiled into the co
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from idp.errors import ConfigurationError
+from idp.settings import env_field, read_env_fields
 
 __all__ = ["CardSettings", "parse_origin"]
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
-def _setting(name: str, default: str | None, *, doc: str) -> Any:
-    return field(default=default, metadata={"env": name, "doc": doc})
+_setting = env_field
 
 
 def parse_origin(name: str, raw: str, *, allow_path: bool = False) -> str:
@@ -38,10 +35,6 @@ def parse_origin(name: str, raw: str, *, allow_path: bool = False) -> str:
     default_port = {"http": 80, "https": 443}[parts.scheme]
     port = "" if parts.port in (None, default_port) else f":{parts.port}"
     return f"{parts.scheme}://{host}{port}"
-
-
-def _list(raw: str | None) -> tuple[str, ...]:
-    return tuple(item.strip() for item in (raw or "").split(",") if item.strip())
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,43 +105,9 @@ class CardSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CardSettings:
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            name = str(f.metadata["env"])
-            raw = env.get(name, f.default)
-            kind = str(f.type)
-            if raw is None:
-                values[f.name] = None
-            elif kind.startswith("int"):
-                values[f.name] = cls._int(name, str(raw))
-            elif kind.startswith("bool"):
-                values[f.name] = cls._bool(name, str(raw))
-            elif kind.startswith("tuple"):
-                values[f.name] = _list(str(raw))
-            else:
-                values[f.name] = str(raw) or None if kind.endswith("None") else str(raw)
-        settings = cls(**values)
+        settings = cls(**read_env_fields(cls, env, int_minimum=1))
         settings.validate()
         return settings
-
-    @staticmethod
-    def _int(name: str, raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
-        if value <= 0:
-            raise ConfigurationError(f"{name} must be positive, got {value}")
-        return value
-
-    @staticmethod
-    def _bool(name: str, raw: str) -> bool:
-        lowered = raw.strip().lower()
-        if lowered in _TRUE:
-            return True
-        if lowered in _FALSE:
-            return False
-        raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
 
     def validate(self) -> None:
         for name in ("trust_anchors", "intermediates"):

@@ -34,7 +34,7 @@ from idp.cards.verify import certificate_from_proxy_header
 from idp.container import Container
 from idp.http import csrf
 from idp.http.interaction import load_current, login_page, signed_in
-from idp.http.pages import check_csrf, container_of, error_page, gettext, locale_of
+from idp.http.pages import check_csrf, container_of, error_page, form_expired, gettext, locale_of
 from idp.http.protocol import NO_STORE, client_ip
 from idp.oidc.sessions import Interaction
 
@@ -160,10 +160,7 @@ async def tls_sign_in(request: Request) -> Response:
         return error_page(request, gettext(locale, InteractionExpired.description), "", status=400, locale=locale)
     form = await request.form()
     if not await check_csrf(request, form):
-        return error_page(request, gettext(locale, "The form expired"),
-                          gettext(locale, "For your security, forms are valid for one visit only."),
-                          next_step=gettext(locale, "Go back, reload the page and try again."), status=403,
-                          locale=locale)
+        return form_expired(request, locale)
     client = await container.clients.get(interaction.request.client_id)
     if client is None:
         return error_page(request, gettext(locale, InteractionExpired.description), "", status=400, locale=locale)

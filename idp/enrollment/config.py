@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from idp.errors import ConfigurationError
+from idp.settings import read_env_fields
 
 __all__ = ["EnrollmentSettings"]
 
@@ -81,24 +82,15 @@ class EnrollmentSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> EnrollmentSettings:
-        values: dict[str, Any] = {}
+        values = read_env_fields(cls, env)
         for f in fields(cls):
             name = str(f.metadata["env"])
-            if name not in env:
-                continue
-            raw = env[name]
-            if isinstance(f.default, int):
-                try:
-                    value = int(str(raw))
-                except ValueError:
-                    raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
-                if value < 0 or (value == 0 and name != "MANDAT_ENROLLMENT_REQUEST_MIN_DURATION_MS"):
-                    raise ConfigurationError(f"{name} must be positive, got {value}")
-                values[f.name] = value
-            else:
-                if not str(raw).strip():
-                    raise ConfigurationError(f"{name} must not be empty")
-                values[f.name] = str(raw)
+            value = values[f.name]
+            # Every count and duration must be positive, except the padding, which 0 switches off.
+            if isinstance(value, int) and value == 0 and name != "MANDAT_ENROLLMENT_REQUEST_MIN_DURATION_MS":
+                raise ConfigurationError(f"{name} must be positive, got 0")
+            if isinstance(value, str) and not value.strip():
+                raise ConfigurationError(f"{name} must not be empty")
         settings = cls(**values)
         if len(settings.registry_country) != 2 or not settings.registry_country.isalpha():
             raise ConfigurationError("MANDAT_ENROLLMENT_REGISTRY_COUNTRY must be a 2-letter ISO country code")
