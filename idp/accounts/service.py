@@ -6,10 +6,10 @@ Implements `idp.oidc.interfaces.AccountStore` and `ConsentStore`. Other domains 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -29,7 +29,11 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "email": ("email", "email_verified"),
 }
 
-ClaimSource = Callable[[Account, frozenset[str], frozenset[str], Client], Awaitable[dict[str, Any]]]
+class ClaimSource(Protocol):
+    """A domain's claims: `(account, scopes, requested claim names, client, amr=...)`."""
+
+    def __call__(self, account: Account, scopes: frozenset[str], requested: frozenset[str], client: Client, *,
+                 amr: tuple[str, ...]) -> Awaitable[dict[str, Any]]: ...
 
 
 class AccountError(MandatError):
@@ -79,7 +83,7 @@ class AccountService:
             return (await session.scalars(select(Account).where(Account.username == username.strip()))).first()
 
     async def claims(self, account_id: str, scopes: frozenset[str], requested: frozenset[str],
-                     client: Client) -> dict[str, Any]:
+                     client: Client, *, amr: tuple[str, ...] = ()) -> dict[str, Any]:
         account = await self.get(account_id)
         if account is None:
             return {}
@@ -89,7 +93,7 @@ class AccountService:
         available = standard_claims(account)
         result = {k: v for k, v in available.items() if k in wanted}
         for source in self.claim_sources:
-            result.update(await source(account, scopes, requested, client))
+            result.update(await source(account, scopes, requested, client, amr=amr))
         return result
 
     # --- ConsentStore ----------------------------------------------------------------------------------------

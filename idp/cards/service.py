@@ -44,6 +44,16 @@ PSC_SCOPES: dict[str, tuple[str, ...]] = {
 }
 
 
+def auth_mode_for(amr: tuple[str, ...]) -> str:
+    """PSC's `authMode` from how the person signed in: "CARD" for the CPS card (amr `sc`). PSC has no value
+    for FIDO keys or passwords; Mandat reports "FIDO" and "PASSWORD" rather than claim a card it never saw."""
+    if "sc" in amr:
+        return "CARD"
+    if "hwk" in amr:
+        return "FIDO"
+    return "PASSWORD"
+
+
 class AccountUnavailable(CardError):
     """The card and directory are fine, but the account may not sign in (locked, or not this professional's)."""
 
@@ -110,7 +120,7 @@ class CardSignIn:
         return account
 
     async def claims(self, account: Account, scopes: frozenset[str], requested: frozenset[str],
-                     client: Client) -> dict[str, Any]:
+                     client: Client, *, amr: tuple[str, ...] = ()) -> dict[str, Any]:
         """Claim source for AccountService: PSC claims of a professional, as the scopes and `claims` ask."""
         if account.kind != ACCOUNT_KIND or not account.national_id:
             return {}
@@ -124,4 +134,5 @@ class CardSignIn:
             professional = await find_professional(self._db, account.national_id)
         except CardError:
             return {}  # left the directory since: no professional claims rather than stale ones
-        return {name: value for name, value in psc_claims(professional).items() if name in wanted}
+        claims = psc_claims(professional, auth_mode=auth_mode_for(amr))
+        return {name: value for name, value in claims.items() if name in wanted}

@@ -63,7 +63,7 @@ def _verified_claims(identity: dict[str, Any], ceiling: frozenset[str]) -> dict[
 
 
 async def enrollment_claims(account: Account, scopes: frozenset[str], requested: frozenset[str],
-                            client: Client) -> dict[str, Any]:
+                            client: Client, *, amr: tuple[str, ...] = ()) -> dict[str, Any]:
     identity = account.identity or {}
     if account.kind != "citizen" or "verified_claims" not in identity:
         return {}

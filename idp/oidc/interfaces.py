@@ -48,8 +48,9 @@ class AccountStore(Protocol):
     async def is_active(self, account_id: str) -> bool: ...
 
     async def claims(self, account_id: str, scopes: frozenset[str], requested: frozenset[str],
-                     client: Client) -> dict[str, Any]:
-        """Claims for these scopes plus individually requested claim names (OIDC `claims` parameter)."""
+                     client: Client, *, amr: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Claims for these scopes plus individually requested claim names (OIDC `claims` parameter).
+        `amr` says how the person signed in, for claims that report it (PSC `authMode`)."""
 
 
 class AuditSink(Protocol):

@@ -40,6 +40,6 @@ async def userinfo_endpoint(provider: Provider, request: OidcRequest) -> dict[st
     if client is None:
         raise errors.InvalidToken("the client of this token no longer exists")
     requested = requested_claim_names(grant.claims, "userinfo")
-    claims = await provider.accounts.claims(grant.account_id, scopes, requested, client)
+    claims = await provider.accounts.claims(grant.account_id, scopes, requested, client, amr=grant.amr)
     claims["sub"] = subject_for(provider, client, grant.account_id)
     return claims

@@ -26,7 +26,8 @@ async def mint_tokens(provider: Provider, client: Client, grant: Grant, *, nonce
                                 "scope": " ".join(grant.scopes)}
     if with_id_token and "openid" in grant.scopes:
         wanted = requested_claim_names(grant.claims, "id_token") - {"acr", "auth_time", "sub"}
-        extra = await provider.accounts.claims(grant.account_id, frozenset(), wanted, client) if wanted else {}
+        extra = (await provider.accounts.claims(grant.account_id, frozenset(), wanted, client, amr=grant.amr)
+                 if wanted else {})
         response["id_token"] = issue_id_token(
             provider, client, subject=subject, auth_time=grant.auth_time, acr=grant.acr, amr=grant.amr,
             sid=grant.sid, nonce=nonce, access_token=access_token, extra=extra)
