@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -100,6 +100,19 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self._write_sessions() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def bulk_transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction for one batch of a bulk import.
+
+        Imports look their batch up with `WHERE key IN (…)` through prepared statements. PostgreSQL may keep
+        the generic plan it chose while the table was empty (a sequential scan) for the whole import: measured,
+        a 1M-row registry import fell to ~400 rows/s by 120k rows. A custom plan per batch costs microseconds.
+        """
+        async with self.transaction() as session:
+            if not self.is_sqlite:
+                await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             yield session
 
     @property

@@ -277,7 +277,7 @@ async def import_directory(db: Database, path: Path, progress: bool = True, *, b
             if row is not None:
                 batch.append(row)
             if len(batch) >= batch_size:
-                async with db.transaction() as session:
+                async with db.bulk_transaction() as session:
                     await _upsert_batch(session, batch, summary)
                 batch = []
             if len(summary.rejections) > reported:
@@ -288,7 +288,7 @@ async def import_directory(db: Database, path: Path, progress: bool = True, *, b
                 bar.advance(pending_bytes, pending_lines)
                 pending_bytes = pending_lines = 0
         if batch:
-            async with db.transaction() as session:
+            async with db.bulk_transaction() as session:
                 await _upsert_batch(session, batch, summary)
         bar.advance(pending_bytes, pending_lines)
     summary.seconds = time.perf_counter() - started

@@ -108,7 +108,7 @@ class _Batcher:
     async def flush(self) -> None:
         if not self:
             return
-        async with self._db.transaction() as session:
+        async with self._db.bulk_transaction() as session:
             await self._write_rows(session)
             await self._write_links(session)
         self.rows, self._first_line, self.links = {}, {}, []
