@@ -73,6 +73,7 @@ class AuditLog:
         # (tag, client_id) -> [count, first ISO time]: machine-to-machine events are summed per flush.
         self._counters: dict[tuple[str, str | None], list[Any]] = {}
         self._wake = asyncio.Event()
+        self._stopping = False
         self._lock = asyncio.Lock()
 
     def record(self, tag: str, *, actor: str | None = None, subject: str | None = None,
@@ -103,20 +104,22 @@ class AuditLog:
             self.record(tag, actor=client_id, client_id=client_id, count=count, since=since, until=until)
 
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="audit-writer")
 
     async def stop(self) -> None:
+        """Let the writer finish its current batch, then write what is left. Cancelling it instead could cut a
+        transaction in half and leave SQLite's write lock with a dead connection (seen in CI: the final flush
+        then waited out the 30 s busy timeout and failed with "database is locked")."""
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            self._stopping = True
+            self._wake.set()
+            await self._task
             self._task = None
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), self._flush_interval)
             except TimeoutError:
