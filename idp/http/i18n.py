@@ -12,7 +12,7 @@ import io
 from functools import cache
 from pathlib import Path
 
-from babel import Locale, negotiate_locale
+from babel import negotiate_locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -63,7 +63,3 @@ def pick_locale(*, ui_locales: tuple[str, ...] = (), cookie: str | None = None,
         if chosen:
             return chosen.split("_")[0]
     return default
-
-
-def language_name(locale: str) -> str:
-    return str(Locale.parse(locale).get_display_name(locale)).capitalize()

@@ -280,7 +280,3 @@ async def revoke(request: Request) -> Response:
         _log(exc, request)
         return json_error(exc, basic=True)
     return Response(status_code=200, headers=NO_STORE)
-
-
-def form_dict(request_form: Any) -> dict[str, Any]:
-    return {k: request_form.get(k) for k in request_form}
