@@ -34,7 +34,7 @@ from idp.cards.verify import certificate_from_proxy_header
 from idp.container import Container
 from idp.http import csrf
 from idp.http.interaction import load_current, login_page, signed_in
-from idp.http.pages import check_csrf, container_of, error_page, form_expired, gettext, locale_of
+from idp.http.pages import check_csrf, check_csrf_header, container_of, error_page, form_expired, gettext, locale_of
 from idp.http.protocol import NO_STORE, client_ip
 from idp.oidc.sessions import Interaction
 
@@ -42,7 +42,7 @@ __all__ = ["CSRF_HEADER", "extension"]
 
 log = logging.getLogger("mandat.cards")
 
-CSRF_HEADER = "x-csrf-token"
+CSRF_HEADER = csrf.HEADER
 ACR = "eidas3"
 AMR = ("sc", "pin", "hwk", "mfa")
 MAX_BODY_BYTES = 16384
@@ -129,7 +129,7 @@ async def verify(request: Request) -> Response:
 
 
 def _check_json_call(request: Request, container: Container, interaction: Interaction | None) -> Interaction:
-    if not csrf.is_valid(container.key("csrf"), request.cookies.get(csrf.COOKIE), request.headers.get(CSRF_HEADER)):
+    if not check_csrf_header(request):
         raise CsrfRefused("no or bad X-CSRF-Token")
     if interaction is None:
         raise InteractionExpired("interaction unknown, finished or not bound to this browser")

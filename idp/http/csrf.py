@@ -13,6 +13,8 @@ import secrets
 
 COOKIE = "mandat_csrf"
 FIELD = "csrf_token"
+# JSON calls from our own scripts (passkeys, card) send the same token in this header.
+HEADER = "x-csrf-token"
 
 
 def new_cookie_value() -> str:

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from idp.accounts.models import Account
 from idp.container import Container
 from idp.http import csrf
-from idp.http.pages import container_of, gettext
+from idp.http.pages import check_csrf_header, container_of, gettext
 from idp.http.protocol import NO_STORE, client_ip
 from idp.passkeys.errors import ChallengeUnknown, CounterRegression, MalformedResponse, PasskeyError, UnknownCredential
 from idp.passkeys.interfaces import AuthResult
@@ -33,7 +33,7 @@ __all__ = [
 
 log = logging.getLogger("mandat.passkeys")
 
-CSRF_HEADER = "x-csrf-token"
+CSRF_HEADER = csrf.HEADER
 # A ceremony is only as useful as the step that began it: a step-up ceremony (which credits the password
 # already checked) must not be finished on a plain sign-in endpoint, nor one interaction's on another's.
 _PURPOSE_PREFIX = "passkeys:purpose:"
@@ -64,9 +64,7 @@ def service_of(request: Request) -> PasskeyService:
     return service
 
 
-def csrf_valid(request: Request) -> bool:
-    container = container_of(request)
-    return csrf.is_valid(container.key("csrf"), request.cookies.get(csrf.COOKIE), request.headers.get(CSRF_HEADER))
+csrf_valid = check_csrf_header
 
 
 async def json_body(request: Request) -> dict[str, Any]:
