@@ -89,7 +89,13 @@ async def _check_secret(provider: Provider, client_id: str, secret: str, method:
 
 
 async def _check_assertion(provider: Provider, request: OidcRequest, assertion: str) -> Client:
-    """RFC 7523 §3 with the RFC 9700 audience rule: `aud` must name this issuer (or the endpoint)."""
+    """RFC 7523 §3 with the audience rule of draft-ietf-oauth-rfc7523bis (and the OIDC Core errata).
+
+    `aud` must be this provider's issuer identifier, alone: the string itself, or an array whose only value is
+    the issuer. Endpoint URLs (token, PAR, ...) are refused, and so is an array carrying any other value: an
+    assertion a client signed for another party, or for several, must not authenticate it here (the 2025
+    audience-injection disclosure: a malicious authorization server given such an assertion could replay it).
+    """
     if request.get("client_assertion_type") != JWT_BEARER:
         raise errors.InvalidClient(f"client_assertion_type must be {JWT_BEARER}")
     try:
@@ -116,10 +122,8 @@ async def _check_assertion(provider: Provider, request: OidcRequest, assertion: 
     if claims.get("iss") != client_id or claims.get("sub") != client_id:
         raise errors.InvalidClient("client_assertion iss and sub must both be the client_id")
     audience = claims.get("aud")
-    audiences = audience if isinstance(audience, list) else [audience]
-    accepted = {provider.config.issuer, provider.config.token_endpoint, request.endpoint_url}
-    if not any(isinstance(a, str) and a in accepted for a in audiences):
-        raise errors.InvalidClient("client_assertion aud must be the issuer identifier",
+    if audience != provider.config.issuer and audience != [provider.config.issuer]:
+        raise errors.InvalidClient("client_assertion aud must be the issuer identifier, alone",
                                    detail=f"aud={audience!r}")
     now = provider.now()
     exp = claims.get("exp")

@@ -179,11 +179,30 @@ async def test_private_key_jwt(env: Env, signer: Signer) -> None:
     assert response.status_code == 200, response.text
 
 
-async def test_private_key_jwt_accepts_token_endpoint_audience(env: Env, signer: Signer) -> None:
+AUD_REFUSED = "client_assertion aud must be the issuer identifier, alone"
+
+
+async def test_private_key_jwt_issuer_audience_accepted(env: Env, signer: Signer) -> None:
     await jwt_client(env, signer)
-    for aud in (f"{ISSUER}/token", [ISSUER, "https://other.example"]):
+    for aud in (ISSUER, [ISSUER]):
         response = await with_assertion(env, signer.assertion(aud=aud))
         assert response.status_code == 200, response.text
+
+
+async def test_private_key_jwt_token_endpoint_audience_refused(env: Env, signer: Signer) -> None:
+    """draft-ietf-oauth-rfc7523bis: the audience is the issuer identifier, never an endpoint URL."""
+    await jwt_client(env, signer)
+    for aud in (f"{ISSUER}/token", [f"{ISSUER}/token"]):
+        response = await with_assertion(env, signer.assertion(aud=aud))
+        assert_invalid_client(response, AUD_REFUSED)
+
+
+async def test_private_key_jwt_audience_array_with_a_foreign_value_refused(env: Env, signer: Signer) -> None:
+    """The 2025 audience-injection disclosure: an assertion also addressed to someone else is not ours."""
+    await jwt_client(env, signer)
+    for aud in ([ISSUER, "https://evil.example"], ["https://evil.example", ISSUER], [ISSUER, ISSUER]):
+        response = await with_assertion(env, signer.assertion(aud=aud))
+        assert_invalid_client(response, AUD_REFUSED)
 
 
 async def test_private_key_jwt_signed_by_another_key(env: Env, signer: Signer) -> None:
@@ -194,9 +213,9 @@ async def test_private_key_jwt_signed_by_another_key(env: Env, signer: Signer) -
 
 async def test_private_key_jwt_wrong_audience(env: Env, signer: Signer) -> None:
     await jwt_client(env, signer)
-    for aud in ("https://other.example", f"{ISSUER}/userinfo", None):
+    for aud in ("https://other.example", f"{ISSUER}/userinfo", f"{ISSUER}/", None, [], 42):
         response = await with_assertion(env, signer.assertion(aud=aud))
-        assert_invalid_client(response, "client_assertion aud must be the issuer identifier")
+        assert_invalid_client(response, AUD_REFUSED)
 
 
 async def test_private_key_jwt_replayed_jti(env: Env, signer: Signer) -> None:
