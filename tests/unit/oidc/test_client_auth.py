@@ -213,7 +213,8 @@ async def test_private_key_jwt_signed_by_another_key(env: Env, signer: Signer) -
 
 async def test_private_key_jwt_wrong_audience(env: Env, signer: Signer) -> None:
     await jwt_client(env, signer)
-    for aud in ("https://other.example", f"{ISSUER}/userinfo", f"{ISSUER}/", None, [], 42):
+    wrong: list[Any] = ["https://other.example", f"{ISSUER}/userinfo", f"{ISSUER}/", None, [], 42]
+    for aud in wrong:
         response = await with_assertion(env, signer.assertion(aud=aud))
         assert_invalid_client(response, AUD_REFUSED)
 
