@@ -160,6 +160,20 @@ class Settings:
     max_body_bytes: int = _env(
         "MANDAT_MAX_BODY_BYTES", "65536", doc="Largest accepted request body; larger gets 413."
     )
+    # Request headers (RFC 6585 §5: 431 beyond these). Defaults follow common servers: Apache allows 100 fields
+    # of 8190 bytes, nginx 4 buffers of 8 KiB for the whole block. Our own requests need far less: a few
+    # cookies, a bearer token, a forwarded client certificate (~3 KiB escaped) behind the card TLS proxy.
+    max_header_count: int = _env(
+        "MANDAT_MAX_HEADER_COUNT", "100", doc="Most request header fields accepted; more gets 431.",
+    )
+    max_header_bytes: int = _env(
+        "MANDAT_MAX_HEADER_BYTES", "8192",
+        doc="Largest single request header field (name + value, in bytes); larger gets 431.",
+    )
+    max_headers_total_bytes: int = _env(
+        "MANDAT_MAX_HEADERS_TOTAL_BYTES", "32768",
+        doc="Largest total of all request header fields (names + values, in bytes); larger gets 431.",
+    )
     default_locale: str = _env("MANDAT_DEFAULT_LOCALE", "fr", doc="Page language when nothing else says.")
     trusted_proxies: str = _env(
         "MANDAT_TRUSTED_PROXIES", "",
@@ -204,10 +218,13 @@ class Settings:
             raise ConfigurationError("MANDAT_DEFAULT_LOCALE must be fr or en")
         for name in ("access_token_ttl", "id_token_ttl", "refresh_token_ttl", "grant_absolute_ttl",
                      "offline_grant_absolute_ttl", "session_idle_ttl", "session_absolute_ttl", "interaction_ttl",
-                     "max_body_bytes", "login_max_failures", "login_ip_max_failures", "argon2_time_cost",
+                     "max_body_bytes", "max_header_count", "max_header_bytes", "max_headers_total_bytes",
+                     "login_max_failures", "login_ip_max_failures", "argon2_time_cost",
                      "argon2_parallelism"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{self.env_name(name)} must be positive")
+        if self.max_headers_total_bytes < self.max_header_bytes:
+            raise ConfigurationError("MANDAT_MAX_HEADERS_TOTAL_BYTES must be at least MANDAT_MAX_HEADER_BYTES")
         # argon2 refuses less than 8 KiB per lane; checked here so start-up names the variable instead of
         # failing inside the first hash.
         if self.argon2_memory_kib < 8 * self.argon2_parallelism:

@@ -1,4 +1,4 @@
-"""ASGI middleware: security headers on every response and a request-body size limit.
+"""ASGI middleware: security headers on every response, request-header limits and a request-body size limit.
 
 Plain ASGI (not BaseHTTPMiddleware) so the token endpoint pays a few microseconds, not a task hop.
 """
@@ -100,3 +100,46 @@ async def _too_large(send: Send) -> None:
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"cache-control", b"no-store")]})
     await send({"type": "http.response.body", "body": body})
+
+
+class HeaderLimit:
+    """Refuse requests with too many header fields, or too large ones, with 431 (RFC 6585 §5).
+
+    uvicorn's httptools parser has no limit of its own on the header block (h11 has only a total one), so the
+    application checks what the server parsed before anything reads it: the count, each field (name + value)
+    and the whole block. A reverse proxy in front should enforce the same or lower limits on the raw bytes.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_count: int, max_field_bytes: int, max_total_bytes: int) -> None:
+        self.app = app
+        self.max_count = max_count
+        self.max_field_bytes = max_field_bytes
+        self.max_total_bytes = max_total_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.too_large(scope.get("headers", [])):
+            await _headers_too_large(send)
+            return
+        await self.app(scope, receive, send)
+
+    def too_large(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        if len(headers) > self.max_count:
+            return True
+        total = 0
+        for name, value in headers:
+            size = len(name) + len(value)
+            if size > self.max_field_bytes:
+                return True
+            total += size
+        return total > self.max_total_bytes
+
+
+HEADERS_TOO_LARGE_BODY = b"Request Header Fields Too Large\n"
+
+
+async def _headers_too_large(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 431,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(HEADERS_TOO_LARGE_BODY)).encode()),
+                            (b"cache-control", b"no-store"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": HEADERS_TOO_LARGE_BODY})
