@@ -52,11 +52,13 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     """Start the IdP."""
     import uvicorn
 
+    from idp.http.server import server_options
+
     current = settings()
     if workers > 1 and current.redis_url is None:
         raise fail("several workers need MANDAT_REDIS_URL (the in-process store is per process)")
     uvicorn.run("idp.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools",
-                access_log=access_log, log_level="info", proxy_headers=False, server_header=False)
+                access_log=access_log, log_level="info", **server_options(current))
 
 
 @app.command()

@@ -7,13 +7,26 @@ from pathlib import Path
 
 import uvicorn
 from rich.console import Console
+from starlette.types import ASGIApp
 
 from idp.app import create_app
 from idp.cards import demo as cards_demo
 from idp.demo.portal import create_portal
 from idp.demo.seed import PORTAL_CLIENT_ID, portal_secret_path, seed
+from idp.http.server import server_options
 from idp.migrations import upgrade
 from idp.settings import Settings
+
+
+def demo_servers(settings: Settings, idp_app: ASGIApp, portal: ASGIApp, *, host: str, port: int,
+                 portal_port: int) -> list[uvicorn.Server]:
+    """The IdP and the demo portal, configured like `mandat serve` (no `server` header, same header limits)."""
+    options = server_options(settings)
+    return [
+        uvicorn.Server(uvicorn.Config(idp_app, host=host, port=port, loop="none", log_level="info", **options)),
+        uvicorn.Server(uvicorn.Config(portal, host=host, port=portal_port, loop="none", log_level="warning",
+                                      **options)),
+    ]
 
 
 def run_demo(settings: Settings, *, host: str, port: int, portal_port: int) -> None:
@@ -32,10 +45,7 @@ def run_demo(settings: Settings, *, host: str, port: int, portal_port: int) -> N
                   f"http://localhost:{portal_port}  ·  see README for demo accounts")
 
     async def serve_both() -> None:
-        servers = [
-            uvicorn.Server(uvicorn.Config(idp_app, host=host, port=port, loop="none", log_level="info")),
-            uvicorn.Server(uvicorn.Config(portal, host=host, port=portal_port, loop="none", log_level="warning")),
-        ]
+        servers = demo_servers(demo_settings, idp_app, portal, host=host, port=port, portal_port=portal_port)
         card_agent = cards_demo.agent_server(demo_settings)
         if card_agent is not None:
             servers.append(card_agent)
