@@ -9,13 +9,40 @@ from typing import ClassVar
 from idp.errors import MandatError
 
 __all__ = [
-    "AccountInactive", "ActChainTooDeep", "ContextRequired", "DelegateKindNotAllowed", "DelegationError",
-    "DelegationExpired", "DelegationNotActive", "DelegationNotFound", "DelegationNotYetValid", "DelegationPending",
-    "DelegationRevoked", "DurationTooLong", "GuardianAgeLimit", "GuardianConsentNotApplicable",
-    "GuardianNeedsRegistryLink", "InvalidPeriod", "NoScopeGranted", "NotAProfessional", "NotTheDelegate",
-    "NotThePrincipal", "PrincipalNotCitizen", "RateLimited", "RULES", "RedelegationForbidden",
-    "ScopeNotDelegable", "ScopeReservedToProfessionals", "SelfDelegation", "StructureNotTheirs",
-    "TeenConsentRequired", "TeenConsentWithdrawn", "UnknownAccount", "UnknownKind", "ScopeMissing",
+    "RULES",
+    "AccountInactive",
+    "ActChainTooDeep",
+    "ContextRequired",
+    "DelegateKindNotAllowed",
+    "DelegationDeclined",
+    "DelegationError",
+    "DelegationExpired",
+    "DelegationNotActive",
+    "DelegationNotFound",
+    "DelegationNotYetValid",
+    "DelegationPending",
+    "DelegationRevoked",
+    "DurationTooLong",
+    "GuardianAgeLimit",
+    "GuardianConsentNotApplicable",
+    "GuardianNeedsRegistryLink",
+    "InvalidPeriod",
+    "NoScopeGranted",
+    "NotAProfessional",
+    "NotTheDelegate",
+    "NotThePrincipal",
+    "PrincipalNotCitizen",
+    "RateLimited",
+    "RedelegationForbidden",
+    "ScopeMissing",
+    "ScopeNotDelegable",
+    "ScopeReservedToProfessionals",
+    "SelfDelegation",
+    "StructureNotTheirs",
+    "TeenConsentRequired",
+    "TeenConsentWithdrawn",
+    "UnknownAccount",
+    "UnknownKind",
 ]
 
 
@@ -182,6 +209,11 @@ class DelegationPending(DelegationError):
 class DelegationRevoked(DelegationError):
     rule = "delegation_revoked"
     public = "This delegation has been revoked."
+
+
+class DelegationDeclined(DelegationError):
+    rule = "delegation_declined"
+    public = "This delegation was declined."
 
 
 class DelegationExpired(DelegationError):
