@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -179,3 +180,46 @@ async def verify_chain(db: Database) -> tuple[bool, int | None]:
                 return False, row.id
             prev = row.hash
     return True, None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    intact: bool
+    events: int  # events checked
+    broken_id: int | None = None  # the first event that does not verify
+    problem: str = ""  # "altered" | "removed_or_reordered" | "tail_removed"
+    message: str = ""
+
+
+async def verify(db: Database) -> ChainReport:
+    """`verify_chain`, saying why the first broken event breaks, and checking the head row too, so that
+    removing the *last* events (which leaves a valid shorter chain) is caught as well.
+
+    - altered: the event's stored hash is not the hash of its content (a field, or the hash, was changed);
+    - removed_or_reordered: the event does not follow the one stored before it (an event before it was removed,
+      or two were swapped, or its `prev_hash` was changed);
+    - tail_removed: the chain head names a hash no stored event has (the last events were removed).
+    The head is read in the same transaction as the events, before them: events appended meanwhile by a
+    running server come after the head and are checked like the others.
+    """
+    prev = GENESIS
+    count = 0
+    last_id: int | None = None
+    async with db.session() as session:
+        head = await session.scalar(select(AuditHead.hash).where(AuditHead.id == 1))
+        seen_head = head is None or head == GENESIS
+        rows = await session.stream_scalars(select(AuditEvent).order_by(AuditEvent.id))
+        async for row in rows:
+            count += 1
+            if row.prev_hash != prev:
+                return ChainReport(False, count, row.id, "removed_or_reordered",
+                                   f"event {row.id} ({row.tag}) does not follow the event stored before it "
+                                   f"(id {last_id}): an event was removed or reordered")
+            if chain_hash(prev, event_body(row)) != row.hash:
+                return ChainReport(False, count, row.id, "altered", f"event {row.id} ({row.tag}) was altered")
+            prev, last_id = row.hash, row.id
+            seen_head = seen_head or row.hash == head
+    if not seen_head:
+        return ChainReport(False, count, last_id, "tail_removed",
+                           f"the chain head is no stored event: events after id {last_id} were removed")
+    return ChainReport(True, count)

@@ -240,9 +240,11 @@ cards_app = typer.Typer(help="CPS cards: test PKI, virtual card.", no_args_is_he
 
 def _mount_domain_commands() -> None:
     from idp.cards import cli as cards_cli
+    from idp.delegation import cli as delegation_cli
     from idp.enrollment import cli as enrollment_cli
 
-    registry_app.command("import")(enrollment_cli.registry_import)
+    # After an import, guardian delegations whose parental link disappeared are revoked.
+    registry_app.command("import")(delegation_cli.after_registry_import(enrollment_cli.registry_import))
     registry_app.command("demo")(enrollment_cli.registry_demo)
     letters_app.command("export")(enrollment_cli.letters_export)
     directory_app.command("import")(cards_cli.directory_import_command)
@@ -253,6 +255,8 @@ def _mount_domain_commands() -> None:
     app.add_typer(letters_app, name="letters")
     app.add_typer(directory_app, name="directory")
     app.add_typer(cards_app, name="cards")
+    app.add_typer(delegation_cli.app, name="delegation")
+    app.add_typer(delegation_cli.audit_app, name="audit")
 
 
 _mount_domain_commands()
