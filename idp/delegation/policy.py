@@ -105,7 +105,7 @@ def guardian_scopes(born: date, today: date, settings: DelegationSettings, *, co
             if withdrawn_at is not None:
                 raise errors.TeenConsentWithdrawn(f"child is {age}; consent withdrawn {withdrawn_at.isoformat()}")
             raise errors.TeenConsentRequired(f"child is {age}; limit {settings.age_limit}")
-    band = [b for b in settings.bands if b.from_age <= age][-1]
+    band = [b for b in settings.bands if b.from_age <= max(age, 0)][-1]  # (a date before birth: band 0)
     return band.scopes
 
 
