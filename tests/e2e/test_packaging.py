@@ -199,8 +199,9 @@ def test_installed_wheel_serves_the_sign_in_page(installed: Installed) -> None:
         assert "Cabinet Santé" in french.text
         # The card template, translated, and first of the sign-in methods for a professional client.
         assert "Avec votre carte CPS" in french.text
-        sections = re.findall(r"<section [^>]*>", french.text)
-        assert sections and "data-cards" in sections[0], sections
+        card_at = french.text.index("data-cards")
+        others = {marker: french.text.find(marker) for marker in ("data-passkeys=", 'autocomplete="current-password"')}
+        assert all(card_at < at for at in others.values() if at >= 0), (card_at, others)
 
         english = browser.get(page_path, params={"lang": "en"})
         assert english.status_code == 200, english.text
