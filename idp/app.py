@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from idp.container import Container, build_container
 from idp.http import interaction, logout, protocol
-from idp.http.middleware import BodyLimit, HeaderLimit, SecurityHeaders
+from idp.http.middleware import BodyLimit, HeaderLimit, HostCookies, SecurityHeaders
 from idp.http.pages import error_page, gettext, locale_of, render
 from idp.settings import Settings
 from idp.store import EphemeralStore
@@ -114,5 +114,6 @@ def create_app(settings: Settings, *, store: EphemeralStore | None = None,
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderLimit, max_count=settings.max_header_count, max_field_bytes=settings.max_header_bytes,
                        max_total_bytes=settings.max_headers_total_bytes)
+    app.add_middleware(HostCookies, enabled=settings.secure_cookies)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
     return app

@@ -129,7 +129,7 @@ async def verify(request: Request) -> Response:
 
 
 def _check_json_call(request: Request, container: Container, interaction: Interaction | None) -> Interaction:
-    if not check_csrf_header(request):
+    if not check_csrf_header(request, pre_session=True):
         raise CsrfRefused("no or bad X-CSRF-Token")
     if interaction is None:
         raise InteractionExpired("interaction unknown, finished or not bound to this browser")
@@ -159,7 +159,7 @@ async def tls_sign_in(request: Request) -> Response:
     if interaction is None:
         return error_page(request, gettext(locale, InteractionExpired.description), "", status=400, locale=locale)
     form = await request.form()
-    if not await check_csrf(request, form):
+    if not await check_csrf(request, form, pre_session=True):
         return form_expired(request, locale)
     client = await container.clients.get(interaction.request.client_id)
     if client is None:

@@ -58,7 +58,7 @@ async def activate_submit(request: Request) -> Response:
     container = container_of(request)
     locale = locale_of(request)
     form = await request.form()
-    if not await check_csrf(request, form):
+    if not await check_csrf(request, form, pre_session=True):
         return form_expired(request, locale)
     typed = ActivationForm.read(form)
     missing = typed.missing()

@@ -87,7 +87,7 @@ async def _submit(request: Request, mode: str) -> Response:
     container = container_of(request)
     locale = locale_of(request)
     form = await request.form()
-    if not await check_csrf(request, form):
+    if not await check_csrf(request, form, pre_session=True):
         return form_expired(request, locale)
     values = request_values(form)
     ip = client_ip(request)

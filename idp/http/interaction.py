@@ -141,7 +141,7 @@ async def login(request: Request) -> Response:
         return _expired(request)
     locale = locale_of(request, interaction.request.ui_locales)
     form = await request.form()
-    if not await check_csrf(request, form):
+    if not await check_csrf(request, form, pre_session=True):
         return form_expired(request, locale)
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")

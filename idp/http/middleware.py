@@ -1,4 +1,5 @@
-"""ASGI middleware: security headers on every response, request-header limits and a request-body size limit.
+"""ASGI middleware: security headers on every response, `__Host-` cookie names over https, request-header limits
+and a request-body size limit.
 
 Plain ASGI (not BaseHTTPMiddleware) so the token endpoint pays a few microseconds, not a task hop.
 """
@@ -6,6 +7,8 @@ Plain ASGI (not BaseHTTPMiddleware) so the token endpoint pays a few microsecond
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from idp.http import cookies
 
 # No inline script or style anywhere; frames refused (clickjacking); forms post to ourselves only
 # (form_post responses widen form-action to the one client origin they target).
@@ -143,3 +146,56 @@ async def _headers_too_large(send: Send) -> None:
                             (b"content-length", str(len(HEADERS_TOO_LARGE_BODY)).encode()),
                             (b"cache-control", b"no-store"), (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": HEADERS_TOO_LARGE_BODY})
+
+
+class HostCookies:
+    """Over https, the browser holds our cookies as `__Host-<name>` (see idp/http/cookies.py).
+
+    Requests: `__Host-<name>` is handed to the application as `<name>`, and an unprefixed `<name>` sent by
+    the browser is dropped (only a sibling domain or a plain-http page could have set it). Responses: a
+    Set-Cookie for `<name>` becomes `__Host-<name>`, with Secure added if missing (deletions too, or browsers
+    would refuse them) and never a Domain.
+    """
+
+    def __init__(self, app: ASGIApp, *, enabled: bool) -> None:
+        self.app = app
+        self.enabled = enabled
+        self._prefix = cookies.HOST_PREFIX.encode()
+        self._names = {name.encode() for name in cookies.PREFIXED}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.enabled or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope = dict(scope)
+        scope["headers"] = [(name, self._incoming(value) if name == b"cookie" else value)
+                            for name, value in scope.get("headers", [])]
+
+        async def send_renamed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [(name, self._outgoing(value) if name.lower() == b"set-cookie" else value)
+                                      for name, value in message.get("headers", [])]
+            await send(message)
+
+        await self.app(scope, receive, send_renamed)
+
+    def _incoming(self, header: bytes) -> bytes:
+        kept = []
+        for pair in header.split(b";"):
+            name = pair.split(b"=", 1)[0].strip()
+            if name in self._names:
+                continue  # unprefixed: not ours
+            if name.startswith(self._prefix) and name[len(self._prefix):] in self._names:
+                pair = pair.strip()[len(self._prefix):]
+            kept.append(pair.strip())
+        return b"; ".join(p for p in kept if p)
+
+    def _outgoing(self, header: bytes) -> bytes:
+        name = header.split(b"=", 1)[0].strip()
+        if name not in self._names:
+            return header
+        attributes = [a.strip() for a in header.split(b";")]
+        attributes = [a for a in attributes[1:] if not a.lower().startswith((b"domain=", b"path="))
+                      and a.lower() != b"secure"]
+        first = self._prefix + header.split(b";", 1)[0].strip()
+        return b"; ".join([first, *attributes, b"Path=/", b"Secure"])

@@ -10,14 +10,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from idp.container import Container
-from idp.http import csrf
+from idp.http import cookies, csrf
 from idp.http.i18n import LOCALES, pick_locale, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Domain packages keep their own templates (idp/<domain>/templates); ours come first.
 TEMPLATE_DIRS = [TEMPLATES, *sorted(p for p in Path(__file__).parent.parent.glob("*/templates") if p != TEMPLATES)]
-LANG_COOKIE = "mandat_lang"
-SESSION_COOKIE = "mandat_session"
+# Logical names (idp/http/cookies.py); over https the browser holds them with the __Host- prefix.
+LANG_COOKIE = cookies.LANG
+SESSION_COOKIE = cookies.SESSION
 
 _env = Environment(loader=FileSystemLoader(TEMPLATE_DIRS), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
@@ -47,6 +48,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     container = container_of(request)
     locale = locale or locale_of(request, ui_locales)
     cookie_value = request.cookies.get(csrf.COOKIE) or csrf.new_cookie_value()
+    session_token = _session_for_csrf(request)
     trans = translations(locale)
 
     def _(message: str, **values: Any) -> str:
@@ -56,7 +58,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     other = "en" if locale == "fr" else "fr"
     body = _env.get_template(template).render(
         _=_, locale=locale, other_locale=other, path=request.url.path,
-        csrf_token=csrf.token_for(container.key("csrf"), cookie_value),
+        csrf_token=csrf.token_for(container.key("csrf"), cookie_value, session_token),
         demo=container.settings.demo, **(context or {}))
     response = HTMLResponse(body, status_code=status)
     response.headers["cache-control"] = "no-store"
@@ -69,15 +71,29 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     return response
 
 
-async def check_csrf(request: Request, form: Any) -> bool:
+def _session_for_csrf(request: Request) -> str | None:
+    """The SSO session cookie CSRF tokens are bound to: one set earlier in this request wins (see
+    `set_session_cookie`), else the one the browser sent."""
+    fresh: str | None = getattr(request.state, "csrf_session", None)
+    return fresh if fresh is not None else request.cookies.get(SESSION_COOKIE)
+
+
+async def check_csrf(request: Request, form: Any, *, pre_session: bool = False) -> bool:
+    """The form's token matches the CSRF cookie and the current SSO session.
+
+    `pre_session=True` for forms that only sign in (or otherwise act without the session's authority) and may
+    have been rendered before a sign-in in another tab: the session-less token is accepted too.
+    """
     container = container_of(request)
-    return csrf.is_valid(container.key("csrf"), request.cookies.get(csrf.COOKIE), form.get(csrf.FIELD))
+    return csrf.is_valid(container.key("csrf"), request.cookies.get(csrf.COOKIE), form.get(csrf.FIELD),
+                         request.cookies.get(SESSION_COOKIE), pre_session=pre_session)
 
 
-def check_csrf_header(request: Request) -> bool:
+def check_csrf_header(request: Request, *, pre_session: bool = False) -> bool:
     """CSRF for JSON calls made by our pages' scripts: the token travels in the X-CSRF-Token header."""
     container = container_of(request)
-    return csrf.is_valid(container.key("csrf"), request.cookies.get(csrf.COOKIE), request.headers.get(csrf.HEADER))
+    return csrf.is_valid(container.key("csrf"), request.cookies.get(csrf.COOKIE), request.headers.get(csrf.HEADER),
+                         request.cookies.get(SESSION_COOKIE), pre_session=pre_session)
 
 
 def form_expired(request: Request, locale: str) -> Response:
@@ -88,7 +104,10 @@ def form_expired(request: Request, locale: str) -> Response:
 
 
 def set_session_cookie(request: Request, response: Response, token: str) -> None:
-    """The SSO session cookie: HttpOnly, SameSite=Lax, Secure outside localhost."""
+    """The SSO session cookie: HttpOnly, SameSite=Lax, Secure outside localhost (and `__Host-` there).
+
+    A page rendered later in this same request binds its CSRF tokens to the new session."""
+    request.state.csrf_session = token
     response.set_cookie(SESSION_COOKIE, token, httponly=True, secure=container_of(request).settings.secure_cookies,
                         samesite="lax", path="/")
 

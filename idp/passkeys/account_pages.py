@@ -234,7 +234,7 @@ async def password_login(request: Request) -> Response:
     container = container_of(request)
     locale = locale_of(request)
     form = await request.form()
-    if not await check_csrf(request, form):
+    if not await check_csrf(request, form, pre_session=True):
         return form_expired(request, locale)
     username = str(form.get("username") or "").strip()
     password = str(form.get("password") or "")
@@ -261,7 +261,7 @@ async def password_login(request: Request) -> Response:
 async def login_options(request: Request) -> Response:
     container = container_of(request)
     locale = locale_of(request)
-    if not csrf_valid(request):
+    if not csrf_valid(request, pre_session=True):
         return json_error(CsrfRefused("no or bad X-CSRF-Token"), locale, status=403)
     try:
         body = await json_body(request)
@@ -282,7 +282,7 @@ async def login_options(request: Request) -> Response:
 async def login_verify(request: Request) -> Response:
     container = container_of(request)
     locale = locale_of(request)
-    if not csrf_valid(request):
+    if not csrf_valid(request, pre_session=True):
         return json_error(CsrfRefused("no or bad X-CSRF-Token"), locale, status=403)
     try:
         body = await json_body(request)

@@ -103,7 +103,7 @@ async def sign_in_options(request: Request) -> Response:
     """Begin a ceremony. Body: {"mode": "sign_in"|"step_up", "username"?: str}."""
     container, interaction = await load_current(request)
     locale = locale_of(request, interaction.request.ui_locales if interaction else ())
-    if not csrf_valid(request):
+    if not csrf_valid(request, pre_session=True):
         return json_error(CsrfRefused("no or bad X-CSRF-Token"), locale, status=403)
     if interaction is None:
         return json_error(InteractionExpired("interaction unknown or not bound to this browser"), locale)
@@ -144,7 +144,7 @@ async def sign_in_verify(request: Request) -> Response:
     """Finish a ceremony. Body: {"ceremony": str, "credential": PublicKeyCredential JSON}."""
     container, interaction = await load_current(request)
     locale = locale_of(request, interaction.request.ui_locales if interaction else ())
-    if not csrf_valid(request):
+    if not csrf_valid(request, pre_session=True):
         return json_error(CsrfRefused("no or bad X-CSRF-Token"), locale, status=403)
     if interaction is None:
         return json_error(InteractionExpired("interaction unknown or not bound to this browser"), locale)
