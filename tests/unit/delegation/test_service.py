@@ -33,7 +33,7 @@ async def test_assistant_by_a_professional_for_their_structure(rig: Rig) -> None
         await s.check(view.id, sec, None, rig.clock.now, act_depth=3)
     refused = [e for e in await rig.events() if e.tag == "delegation:refused"]
     assert refused[0].detail["rule"] == "structure_not_theirs"
-    created = [e for e in await rig.events() if e.tag == "delegation:created"][0]
+    created = next(e for e in await rig.events() if e.tag == "delegation:created")
     assert created.actor == doc and created.subject == doc
     assert created.detail.items() >= {"delegation_id": view.id, "principal": doc, "delegate": sec,
                                       "kind": "assistant", "scopes": ["appointments.manage", "mssante.read"]}.items()
