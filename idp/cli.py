@@ -117,7 +117,8 @@ def client_add(client_id: Annotated[str, typer.Option(help="Client identifier.")
                post_logout_redirect_uri: Annotated[list[str] | None, typer.Option(help="Repeatable.")] = None,
                name: Annotated[str | None, typer.Option(help="Name shown on consent pages.")] = None,
                subject_type: Annotated[str, typer.Option(help="pairwise | public")] = "pairwise",
-               first_party: Annotated[bool, typer.Option("--first-party", help="Skip the consent page.")] = False) -> None:
+               first_party: Annotated[bool, typer.Option("--first-party", help="Skip the consent page.")] = False,
+               audience: Annotated[list[str] | None, typer.Option(help="Who signs in: citizen (default) | professional (repeatable; the first decides the sign-in page's primary way in).")] = None) -> None:
     """Register a client. A generated secret is printed once, on stdout; only its keyed hash is kept."""
     from idp.container import build_container
 
@@ -136,7 +137,8 @@ def client_add(client_id: Annotated[str, typer.Option(help="Client identifier.")
             created = await container.clients.register(
                 client_id=client_id, redirect_uris=redirect_uri or [], scopes=scope.split(), name=name,
                 auth_method=method, grant_types=grants, post_logout_redirect_uris=post_logout_redirect_uri or [],
-                jwks=jwks_value, jwks_uri=jwks_uri, subject_type=subject_type, first_party=first_party)
+                jwks=jwks_value, jwks_uri=jwks_uri, subject_type=subject_type, first_party=first_party,
+                audiences=audience or ["citizen"])
             return created.secret
         finally:
             await container.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from idp.accounts.bruteforce import BruteForceGuard
 from idp.accounts.passwords import Passwords
@@ -18,7 +18,13 @@ from idp.oidc.provider import Provider, ProviderConfig, ProviderKeys
 from idp.settings import Settings
 from idp.store import EphemeralStore, MemoryStore, RedisStore
 
+if TYPE_CHECKING:
+    from idp.domains import AccountSection, Domain, StepUp
+    from idp.signin.methods import SignInHelp, SignInMethod
+
 log = logging.getLogger("mandat")
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -33,19 +39,44 @@ class Container:
     grants: SqlGrantStore
     accounts: AccountService
     provider: Provider
-    # Domain services registered by their packages (enrollment, cards, passkeys, ...).
-    services: dict[str, Any] = field(default_factory=dict)
+    # What the registered domains contribute (see idp/domains.py); filled by `register`, read by the pages.
+    domains: list[Domain] = field(default_factory=list)
+    sign_in_methods: list[SignInMethod] = field(default_factory=list)
+    sign_in_help: list[SignInHelp] = field(default_factory=list)
+    step_ups: list[StepUp] = field(default_factory=list)
+    account_sections: list[AccountSection] = field(default_factory=list)
+    _services: dict[type, object] = field(default_factory=dict)
+    discovery_document: dict[str, Any] | None = None
 
-    def add_scopes(self, scopes: tuple[str, ...], claims: tuple[str, ...] = ()) -> None:
-        """Let a domain package announce the scopes and claims it serves (discovery metadata)."""
+    def register(self, domain: Domain) -> None:
+        """Take in what one domain contributes. Services are keyed by their own type."""
+        self.domains.append(domain)
         config = self.provider.config
         self.provider.config = replace(
-            config, scopes_supported=tuple(dict.fromkeys(config.scopes_supported + scopes)),
-            claims_supported=tuple(dict.fromkeys(config.claims_supported + claims)))
+            config, scopes_supported=tuple(dict.fromkeys(config.scopes_supported + domain.scopes)),
+            claims_supported=tuple(dict.fromkeys(config.claims_supported + domain.claims)))
+        if domain.claim_source is not None:
+            self.accounts.claim_sources.append(domain.claim_source)
+        self.sign_in_methods.extend(domain.sign_in_methods)
+        self.sign_in_help.extend(domain.sign_in_help)
+        self.step_ups.extend(domain.step_ups)
+        self.account_sections.extend(domain.account_sections)
+        for service in domain.services:
+            self.provide(service)
 
-    def add_login_method(self, template: str, order: int = 50, **context: Any) -> None:
-        """Offer a sign-in method on the login page; `template` is included inside the page."""
-        self.services.setdefault("login_methods", []).append({"template": template, "order": order, **context})
+    def provide(self, service: object) -> None:
+        """Register (or, in a test, replace) the service of its own type."""
+        self._services[type(service)] = service
+
+    def service(self, kind: type[T]) -> T:
+        """The registered service of this type; a missing one is a wiring bug, said plainly."""
+        found = self._services.get(kind)
+        if not isinstance(found, kind):
+            raise LookupError(f"no {kind.__name__} registered: is its domain switched off?")
+        return found
+
+    def has_service(self, kind: type) -> bool:
+        return kind in self._services
 
     def key(self, purpose: str) -> bytes:
         return derive_key(self.server_secret, purpose)
@@ -82,7 +113,7 @@ def build_container(settings: Settings, *, store: EphemeralStore | None = None) 
         id_token_ttl=settings.id_token_ttl, refresh_token_ttl=settings.refresh_token_ttl,
         grant_absolute_ttl=settings.grant_absolute_ttl, offline_grant_absolute_ttl=settings.offline_grant_absolute_ttl,
         interaction_ttl=settings.interaction_ttl, session_idle_ttl=settings.session_idle_ttl,
-        session_absolute_ttl=settings.session_absolute_ttl,
+        session_absolute_ttl=settings.session_absolute_ttl, binding_max_age=settings.binding_max_age,
         scopes_supported=("openid", "profile", "email", "offline_access"),
         claims_supported=("sub", "iss", "auth_time", "acr", "amr", "sid", "name", "given_name", "family_name",
                           "preferred_username", "gender", "birthdate", "locale", "updated_at", "email",

@@ -141,6 +141,11 @@ class Settings:
     interaction_ttl: int = _env(
         "MANDAT_INTERACTION_TTL", "900", doc="How long a login/consent transaction stays open."
     )
+    binding_max_age: int = _env(
+        "MANDAT_BINDING_MAX_AGE", "600",
+        doc="Adding a security key needs a sign-in at most this many seconds old (NIST 800-63B §6.1.2.1); "
+            "after that the person signs in again first.",
+    )
     login_max_failures: int = _env(
         "MANDAT_LOGIN_MAX_FAILURES", "5",
         doc="Failed passwords per account (and per account+IP) before an exponential backoff starts.",
@@ -218,6 +223,7 @@ class Settings:
             raise ConfigurationError("MANDAT_DEFAULT_LOCALE must be fr or en")
         for name in ("access_token_ttl", "id_token_ttl", "refresh_token_ttl", "grant_absolute_ttl",
                      "offline_grant_absolute_ttl", "session_idle_ttl", "session_absolute_ttl", "interaction_ttl",
+                     "binding_max_age",
                      "max_body_bytes", "max_header_count", "max_header_bytes", "max_headers_total_bytes",
                      "login_max_failures", "login_ip_max_failures", "argon2_time_cost",
                      "argon2_parallelism"):

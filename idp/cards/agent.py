@@ -94,7 +94,7 @@ def _error(code: str, description: str, status: int) -> JSONResponse:
 
 def _card_error(exc: CardError) -> JSONResponse:
     log.info("card-agent: %s (%s)", exc.code, exc.detail)
-    return JSONResponse(exc.public(), status_code=exc.status, headers={"Cache-Control": "no-store"})
+    return JSONResponse(exc.as_json(), status_code=exc.status, headers={"Cache-Control": "no-store"})
 
 
 class LoopbackOriginGuard:

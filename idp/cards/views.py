@@ -18,12 +18,10 @@ is audited as `cards:login:failed` with its code, the private detail going to th
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from idp.cards.config import CardSettings
@@ -32,78 +30,67 @@ from idp.cards.pki import ChainValidator
 from idp.cards.service import PSC_SCOPES, CardSignIn, SignedInProfessional
 from idp.cards.verify import certificate_from_proxy_header
 from idp.container import Container
-from idp.http import csrf
-from idp.http.interaction import load_current, login_page, signed_in
-from idp.http.pages import check_csrf, check_csrf_header, container_of, error_page, form_expired, gettext, locale_of
-from idp.http.protocol import NO_STORE, client_ip
+from idp.domains import Domain
+from idp.errors import InteractionExpired, MandatError
+from idp.http.interaction import current_interaction, expired_page, load_current, login_page
+from idp.http.oauth_io import client_ip
+from idp.http.page_api import as_json_redirect, json_error, json_ok, read_json, require_csrf
+from idp.http.pages import check_csrf, container_of, form_expired, gettext, locale_of
+from idp.oidc import assurance, paths
+from idp.oidc.assurance import EIDAS3
 from idp.oidc.sessions import Interaction
+from idp.signin.finish import finish_sign_in
+from idp.signin.methods import PROFESSIONAL, SignInHelp, SignInMethod
 
-__all__ = ["CSRF_HEADER", "extension"]
+__all__ = ["domain"]
 
 log = logging.getLogger("mandat.cards")
-
-CSRF_HEADER = csrf.HEADER
-ACR = "eidas3"
-AMR = ("sc", "pin", "hwk", "mfa")
-MAX_BODY_BYTES = 16384
-
-
-class CsrfRefused(CardError):
-    code = "csrf_invalid"
-    description = "For your security, this page has expired. Reload it and try again."
-    status = 403
-
-
-class InteractionExpired(CardError):
-    code = "interaction_expired"
-    description = "This sign-in page has expired. Go back to the site you came from and choose sign in again."
 
 
 class NoClientCertificate(CardError):
     code = "no_client_certificate"
-    description = "Your browser did not present a card certificate. Insert your card and try again."
+    public = "Your browser did not present a card certificate. Insert your card and try again."
 
 
-def extension(container: Container) -> list[BaseRoute]:
+def domain(container: Container) -> Domain | None:
     settings = container.settings.domain(CardSettings.from_env)
     if not settings.enabled:
-        return []
+        return None
     service = CardSignIn(settings, ChainValidator.from_settings(settings), db=container.db, store=container.store,
                          accounts=container.accounts)
-    container.services["cards"] = service
-    container.accounts.claim_sources.append(service.claims)
-    container.add_scopes(tuple(PSC_SCOPES), PSC_SCOPES["scope_all"])
-    container.add_login_method("cards/login_method.html", order=5,
-                               card_agent_url=f"http://127.0.0.1:{settings.agent_port}",
-                               card_tls_login=settings.tls_login)
     for warning in settings.dev_warnings():
         log.warning("DEV DEFAULT: %s", warning)
     routes: list[BaseRoute] = [
-        Route("/interaction/{uid}/card/challenge", challenge, methods=["POST"]),
-        Route("/interaction/{uid}/card/verify", verify, methods=["POST"]),
+        Route(paths.INTERACTION + "/card/challenge", challenge, methods=["POST"]),
+        Route(paths.INTERACTION + "/card/verify", verify, methods=["POST"]),
     ]
     if settings.tls_login:
-        routes.append(Route("/interaction/{uid}/card/tls", tls_sign_in, methods=["POST"]))
-    return routes
+        routes.append(Route(paths.INTERACTION + "/card/tls", tls_sign_in, methods=["POST"]))
+    card = SignInMethod(
+        name="card", template="cards/login_method.html", max_acr=EIDAS3, audiences=frozenset({PROFESSIONAL}),
+        primary_for=frozenset({PROFESSIONAL}), order=10,
+        context={"card_agent_url": f"http://127.0.0.1:{settings.agent_port}", "card_tls_login": settings.tls_login})
+    return Domain(
+        name="cards", routes=routes, scopes=tuple(PSC_SCOPES), claims=PSC_SCOPES["scope_all"],
+        claim_source=service.claims, sign_in_methods=(card,),
+        sign_in_help=(SignInHelp("cards/help.html", frozenset({PROFESSIONAL}), order=10),), services=(service,))
 
 
 def service_of(request: Request) -> CardSignIn:
-    service: CardSignIn = container_of(request).services["cards"]
-    return service
+    return container_of(request).service(CardSignIn)
 
 
 # --- path A: the card agent -----------------------------------------------------------------------------------
 
 async def challenge(request: Request) -> Response:
-    container, interaction = await load_current(request)
+    _, interaction = await load_current(request)
     locale = _locale(request, interaction)
     try:
-        interaction = _check_json_call(request, container, interaction)
+        interaction = _check_json_call(request, interaction)
         value = await service_of(request).new_challenge(interaction.uid)
-    except CardError as error:
-        return _json_error(error, locale)
-    return JSONResponse({"challenge": value, "expires_in": service_of(request).settings.challenge_ttl},
-                        headers=NO_STORE)
+    except MandatError as error:
+        return json_error(error, locale)
+    return json_ok({"challenge": value, "expires_in": service_of(request).settings.challenge_ttl})
 
 
 async def verify(request: Request) -> Response:
@@ -111,66 +98,42 @@ async def verify(request: Request) -> Response:
     locale = _locale(request, interaction)
     client_id = interaction.request.client_id if interaction else None
     try:
-        interaction = _check_json_call(request, container, interaction)
-        body = await _json_body(request)
+        interaction = _check_json_call(request, interaction)
+        body = await read_json(request, malformed=InvalidCardResponse)
         value = body.get("challenge")
         if not isinstance(value, str) or not 0 < len(value) <= 256:
             raise InvalidCardResponse("challenge is missing")
         result = await service_of(request).sign_in_with_response(interaction.uid, value, body)
-    except CardError as error:
+    except MandatError as error:
         _audit_failure(request, container, error, client_id, path="agent")
-        return _json_error(error, locale)
-    redirect = await _signed_in(request, container, interaction, result, path="agent")
-    response = JSONResponse({"redirect": redirect.headers["location"]}, headers=NO_STORE)
-    for name, header in redirect.raw_headers:
-        if name == b"set-cookie":
-            response.raw_headers.append((name, header))
-    return response
+        return json_error(error, locale)
+    return as_json_redirect(await _signed_in(request, container, interaction, result, path="agent"))
 
 
-def _check_json_call(request: Request, container: Container, interaction: Interaction | None) -> Interaction:
-    if not check_csrf_header(request, pre_session=True):
-        raise CsrfRefused("no or bad X-CSRF-Token")
+def _check_json_call(request: Request, interaction: Interaction | None) -> Interaction:
+    require_csrf(request, pre_session=True)
     if interaction is None:
         raise InteractionExpired("interaction unknown, finished or not bound to this browser")
     return interaction
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        raise InvalidCardResponse("content type is not application/json")
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise InvalidCardResponse("body too large")
-    try:
-        body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidCardResponse("body is not JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidCardResponse("body is not a JSON object")
-    return body
-
-
 # --- path B: TLS client certificate through a trusted proxy -----------------------------------------------------
 
 async def tls_sign_in(request: Request) -> Response:
-    container, interaction = await load_current(request)
-    locale = _locale(request, interaction)
-    if interaction is None:
-        return error_page(request, gettext(locale, InteractionExpired.description), "", status=400, locale=locale)
+    current = await current_interaction(request)
+    if current is None:
+        return expired_page(request)
+    container, interaction, client, locale = current.container, current.interaction, current.client, current.locale
     form = await request.form()
     if not await check_csrf(request, form, pre_session=True):
         return form_expired(request, locale)
-    client = await container.clients.get(interaction.request.client_id)
-    if client is None:
-        return error_page(request, gettext(locale, InteractionExpired.description), "", status=400, locale=locale)
     try:
         certificate = forwarded_certificate(request, container)
         result = await service_of(request).sign_in_with_certificate(certificate)
     except CardError as error:
         _audit_failure(request, container, error, client.client_id, path="tls")
         return login_page(request, interaction, client, locale, status=error.status,
-                          error=gettext(locale, error.description))
+                          error=gettext(locale, error.public))
     return await _signed_in(request, container, interaction, result, path="tls")
 
 
@@ -193,12 +156,13 @@ def forwarded_certificate(request: Request, container: Container) -> bytes:
 
 async def _signed_in(request: Request, container: Container, interaction: Interaction,
                      result: SignedInProfessional, *, path: str) -> Response:
+    signed = assurance.card()
     container.audit.record("cards:login:succeeded", actor=result.account.id, ip=client_ip(request),
-                           client_id=interaction.request.client_id, path=path, acr=ACR)
-    return await signed_in(request, container, interaction, result.account.id, ACR, AMR)
+                           client_id=interaction.request.client_id, path=path, acr=signed.acr)
+    return await finish_sign_in(request, result.account.id, signed, interaction=interaction)
 
 
-def _audit_failure(request: Request, container: Container, error: CardError, client_id: str | None, *,
+def _audit_failure(request: Request, container: Container, error: MandatError, client_id: str | None, *,
                    path: str) -> None:
     log.info("cards: sign-in failed: %s (%s)", error.code, error.detail)
     container.audit.record("cards:login:failed", ip=client_ip(request), client_id=client_id, path=path,
@@ -207,8 +171,3 @@ def _audit_failure(request: Request, container: Container, error: CardError, cli
 
 def _locale(request: Request, interaction: Interaction | None) -> str:
     return locale_of(request, interaction.request.ui_locales if interaction else ())
-
-
-def _json_error(error: CardError, locale: str) -> JSONResponse:
-    return JSONResponse({"error": error.code, "message": gettext(locale, error.description)},
-                        status_code=error.status, headers=NO_STORE)

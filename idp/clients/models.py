@@ -31,6 +31,9 @@ class ClientRecord(Base):
     sector_identifier: Mapped[str | None] = mapped_column(String(300), default=None)
     # Skip the consent page (first-party portals); consent is still recorded.
     first_party: Mapped[bool] = mapped_column(default=False)
+    # Who signs in through this client: "citizen", "professional", or "citizen professional". It chooses the
+    # sign-in methods the page offers first (a patient portal never shows a card PIN field).
+    audiences: Mapped[str] = mapped_column(String(40), default="citizen", server_default="citizen")
     enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

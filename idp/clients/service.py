@@ -18,7 +18,7 @@ from idp.db import Database
 from idp.errors import MandatError
 from idp.oidc.client_auth import hash_client_secret
 from idp.oidc.jose import JoseFailure, PublicKeySet, import_key_set
-from idp.oidc.models import Client
+from idp.oidc.models import AUDIENCES, CITIZEN, Client
 
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 NEGATIVE_CACHE_SECONDS = 5.0
@@ -36,8 +36,19 @@ def to_client(record: ClientRecord) -> Client:
         grant_types=frozenset(record.grant_types), secret_hash=record.secret_hash,
         post_logout_redirect_uris=tuple(record.post_logout_redirect_uris or ()), jwks=record.jwks,
         jwks_uri=record.jwks_uri, subject_type=record.subject_type, sector_identifier=record.sector_identifier,
-        first_party=record.first_party,
+        first_party=record.first_party, audiences=tuple(record.audiences.split()) or (CITIZEN,),
     )
+
+
+def check_audiences(audiences: Sequence[str]) -> tuple[str, ...]:
+    """Who signs in through a client: `citizen`, `professional`, or both (the first decides the primary way in)."""
+    chosen = tuple(dict.fromkeys(a for value in audiences for a in value.replace(",", " ").split()))
+    if not chosen:
+        return (CITIZEN,)
+    unknown = [a for a in chosen if a not in AUDIENCES]
+    if unknown:
+        raise ClientRegistrationError(f"unknown audience {unknown[0]!r}: use {' or '.join(AUDIENCES)}")
+    return chosen
 
 
 def check_redirect_uri(uri: str) -> None:
@@ -128,7 +139,9 @@ class ClientRegistry:
         subject_type: str = "pairwise",
         sector_identifier: str | None = None,
         first_party: bool = False,
+        audiences: Sequence[str] = (CITIZEN,),
     ) -> NewClient:
+        chosen_audiences = check_audiences(audiences)
         if not client_id or len(client_id) > 200 or not client_id.isprintable() or " " in client_id:
             raise ClientRegistrationError("client_id must be 1-200 printable characters without spaces")
         if auth_method not in AUTH_METHODS:
@@ -165,7 +178,7 @@ class ClientRegistry:
             redirect_uris=list(redirect_uris), post_logout_redirect_uris=list(post_logout_redirect_uris),
             scopes=" ".join(dict.fromkeys(scopes)), grant_types=list(dict.fromkeys(grant_types)), jwks=jwks,
             jwks_uri=jwks_uri, subject_type=subject_type, sector_identifier=sector_identifier,
-            first_party=first_party,
+            first_party=first_party, audiences=" ".join(chosen_audiences),
         )
         async with self._db.transaction() as session:
             if await session.get(ClientRecord, client_id) is not None:

@@ -34,7 +34,7 @@ DomainSeeder = Callable[[Container, Console], Awaitable[None]]
 
 
 def domain_seeders() -> list[DomainSeeder]:
-    from idp.extensions import DEMO_SEEDERS, load
+    from idp.domains import DEMO_SEEDERS, load
 
     return load(DEMO_SEEDERS)
 

@@ -1,7 +1,8 @@
 """/activate: the health insurance number, the mailed code and a new password open (or recover) the account.
 
-On success the person is signed in at once (an SSO session at eidas1 with amr `pwd`, as if they had just typed
-the new password) and offered to add a passkey at /account/passkeys/new, which needs that session. A recovery
+On success the person is signed in at once through `finish_sign_in` (eidas1, amr `pwd`, as if they had just
+typed the new password) and offered to add a passkey at /account/passkeys/new; the fresh mailed code lets that
+session bind a key as a second factor for a few minutes (`idp.oidc.assurance.activation`). A recovery
 first revokes the old credentials: grants and refresh tokens, SSO sessions, passkeys (the service has already
 replaced the password).
 
@@ -12,7 +13,7 @@ address cannot spread guesses over many numbers.
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from idp.enrollment.errors import CodeError, EnrollmentError, FieldError
@@ -20,9 +21,11 @@ from idp.enrollment.forms import ActivationForm, PageError, error_for
 from idp.enrollment.http import form_expired, service_of, settings_of, translate_errors
 from idp.enrollment.passwords import MAX_LENGTH, MIN_LENGTH, strength_hint
 from idp.enrollment.recovery import revoke_credentials
-from idp.http.pages import check_csrf, container_of, locale_of, render, set_session_cookie
-from idp.http.protocol import NO_STORE, SESSION_COOKIE, client_ip
-from idp.oidc.sessions import create_session, end_session, load_session
+from idp.http.oauth_io import SESSION_COOKIE, client_ip
+from idp.http.pages import check_csrf, container_of, locale_of, render
+from idp.oidc import assurance
+from idp.oidc.sessions import load_session
+from idp.signin.finish import finish_sign_in
 
 __all__ = ["routes"]
 
@@ -86,14 +89,9 @@ async def activate_submit(request: Request) -> Response:
                                passkeys=revoked.passkeys)
     else:
         container.audit.record("enrollment:account:activated", actor=account.id, ip=ip)
-    previous = await load_session(container.provider, request.cookies.get(SESSION_COOKIE), touch=False)
-    if previous is not None:
-        await end_session(container.provider, previous)
-    session = await create_session(container.provider, account.id, "eidas1", ("pwd",))
+    # The fresh mailed code proves the address on file: keys added in the next minutes count as a second factor.
     target = f"{DONE}?recovered=1" if activation.recovered else DONE
-    response = RedirectResponse(target, status_code=303, headers=NO_STORE)
-    set_session_cookie(request, response, session.token)
-    return response
+    return await finish_sign_in(request, account.id, assurance.activation(), next_page=target)
 
 
 async def done_page(request: Request) -> Response:

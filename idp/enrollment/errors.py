@@ -22,12 +22,13 @@ CodeErrorCode = Literal["code_expired", "code_invalid", "code_locked", "code_use
 
 
 class EnrollmentError(MandatError):
-    code: str = "enrollment_error"
+    """An enrollment refusal; its public text depends on the case, so it is given to each instance."""
+
+    code = "enrollment_error"
 
     def __init__(self, description: str, *, detail: str = "") -> None:
-        super().__init__(description)
-        self.description = description
-        self.detail = detail
+        super().__init__(detail, public=description)
+        self.args = (description,)
 
 
 class FieldError(EnrollmentError):

@@ -100,11 +100,11 @@ class ActivationForm:
 
 def error_for(error: EnrollmentError) -> PageError:
     if isinstance(error, FieldError):
-        message = _FIELD_MESSAGES.get((error.field, error.reason), error.description)
+        message = _FIELD_MESSAGES.get((error.field, error.reason), error.public)
         return PageError(ANCHORS.get(error.field, error.field), message, {})
     if isinstance(error, CodeError):
-        return PageError("code", error.description, {}, next_step=CODE_NEXT_STEPS.get(error.code),
+        return PageError("code", error.public, {}, next_step=CODE_NEXT_STEPS.get(error.code),
                          new_code_link=error.code in {"code_expired", "code_locked", "code_used"})
     if isinstance(error, PasswordRejected):
-        return PageError("password", error.description, {})
-    return PageError("", error.description, {}, next_step="Please try again later, or contact your insurer.")
+        return PageError("password", error.public, {})
+    return PageError("", error.public, {}, next_step="Please try again later, or contact your insurer.")

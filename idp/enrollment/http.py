@@ -15,13 +15,11 @@ __all__ = ["form_expired", "service_of", "settings_of", "translate_errors"]
 
 
 def service_of(request: Request) -> EnrollmentService:
-    service: EnrollmentService = container_of(request).services["enrollment"]
-    return service
+    return container_of(request).service(EnrollmentService)
 
 
 def settings_of(request: Request) -> EnrollmentSettings:
-    settings: EnrollmentSettings = container_of(request).services["enrollment_settings"]
-    return settings
+    return container_of(request).service(EnrollmentSettings)
 
 
 def translate_errors(locale: str, errors: list[PageError]) -> list[dict[str, Any]]:

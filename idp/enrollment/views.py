@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from idp.container import Container
+from idp.domains import Domain
 from idp.enrollment import activation_views
 from idp.enrollment.claims import CLAIMS, SCOPES, enrollment_claims
 from idp.enrollment.config import EnrollmentSettings
@@ -24,25 +25,22 @@ from idp.enrollment.errors import EnrollmentError, RateLimited, UnderAge
 from idp.enrollment.forms import PageError, code_request, error_for, request_values
 from idp.enrollment.http import form_expired, service_of, settings_of, translate_errors
 from idp.enrollment.service import EnrollmentService
+from idp.http.oauth_io import NO_STORE, client_ip
 from idp.http.pages import check_csrf, container_of, locale_of, render
-from idp.http.protocol import NO_STORE, client_ip
+from idp.signin.methods import CITIZEN, SignInHelp
 
-__all__ = ["extension"]
+__all__ = ["domain"]
 
 
-def extension(container: Container) -> list[BaseRoute]:
+def domain(container: Container) -> Domain:
     settings = container.settings.domain(EnrollmentSettings.from_env)
 
     def observe(number: str, outcome: str) -> None:
         container.audit.record("enrollment:code:outcome", subject=number, outcome=outcome)
 
-    container.services["enrollment"] = EnrollmentService(
+    service = EnrollmentService(
         container.db, container.store, settings, container.key("enrollment-codes"),
         hash_password=container.accounts.passwords.hash_sync, observe=observe)
-    container.services["enrollment_settings"] = settings
-    container.accounts.claim_sources.append(enrollment_claims)
-    container.add_scopes(SCOPES, CLAIMS)
-    container.add_login_method("enrollment/login_links.html", order=90)
     routes: list[BaseRoute] = [
         Route("/enroll", enroll_page, methods=["GET"]),
         Route("/enroll", enroll_submit, methods=["POST"]),
@@ -53,7 +51,10 @@ def extension(container: Container) -> list[BaseRoute]:
     ]
     if container.settings.demo:
         routes.append(Route("/demo/outbox", outbox_page, methods=["GET"]))
-    return routes
+    return Domain(
+        name="enrollment", routes=routes, scopes=SCOPES, claims=CLAIMS, claim_source=enrollment_claims,
+        sign_in_help=(SignInHelp("enrollment/login_links.html", frozenset({CITIZEN}), order=90),),
+        services=(service, settings))
 
 
 # --- request a code -------------------------------------------------------------------------------------------

@@ -93,6 +93,20 @@ class SqlGrantStore:
                                                                    RefreshTokenRecord.used_at.is_(None))
                                   .values(used_at=now))
 
+    async def revoke_for_account(self, account_id: str, reason: str) -> list[str]:
+        """Revoke every live grant of an account (and so its refresh tokens), in one transaction."""
+        now = utcnow()
+        async with self._db.transaction() as session:
+            ids = list((await session.scalars(select(GrantRecord.id).where(
+                GrantRecord.account_id == account_id, GrantRecord.revoked_at.is_(None)))).all())
+            if ids:
+                await session.execute(update(GrantRecord).where(GrantRecord.id.in_(ids))
+                                      .values(revoked_at=now, revoked_reason=reason))
+                await session.execute(update(RefreshTokenRecord).where(RefreshTokenRecord.grant_id.in_(ids),
+                                                                       RefreshTokenRecord.used_at.is_(None))
+                                      .values(used_at=now))
+        return ids
+
     async def revoke_for_session(self, sid: str, reason: str) -> list[str]:
         async with self._db.session() as session:
             grants = (await session.scalars(select(GrantRecord).where(GrantRecord.sid == sid,

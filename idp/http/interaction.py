@@ -1,34 +1,28 @@
-"""Login and consent pages for an authorization request in progress (/interaction/{uid}).
+"""The pages of an authorization request in progress (/interaction/{uid}): sign in, step up, consent.
 
-Each POST checks CSRF and answers 303 (never 302/307 after a POST). The interaction is only reachable by
-the browser holding its binding cookie.
+`show` walks the steps in order; each sign-in method's own routes end in `idp.signin.finish.finish_sign_in`,
+which sends the browser back here. Each POST checks CSRF and answers 303 (never 302/307 after a POST). The
+interaction is only reachable by the browser holding its binding cookie.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from idp.container import Container
 from idp.http.middleware import DEFAULT_CSP
-from idp.http.pages import (
-    check_csrf,
-    container_of,
-    error_page,
-    form_expired,
-    gettext,
-    locale_of,
-    render,
-    set_session_cookie,
-)
-from idp.http.protocol import NO_STORE, client_ip, redirect_response
-from idp.oidc import errors
+from idp.http.oauth_io import redirect_response
+from idp.http.pages import check_csrf, container_of, error_page, form_expired, gettext, locale_of, render
+from idp.oidc import errors, paths
+from idp.oidc.assurance import acr_rank
 from idp.oidc.authorize import AuthorizeFailure, error_redirect, issue_code, needs_consent, required_acr_rank
 from idp.oidc.models import Authentication, Client
-from idp.oidc.provider import acr_rank
-from idp.oidc.sessions import Interaction, create_session, finish_interaction, load_interaction, save_interaction
+from idp.oidc.sessions import Interaction, finish_interaction, load_interaction
+from idp.signin.methods import SignInRequest, plan_sign_in
 
 SCOPE_LABELS = {
     "openid": "Know that it is you (a pseudonymous identifier for this site)",
@@ -51,7 +45,28 @@ async def load_current(request: Request) -> tuple[Container, Interaction | None]
     return container, interaction
 
 
-def _expired(request: Request) -> Response:
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The interaction this browser is in, its client and the language of its pages."""
+
+    container: Container
+    interaction: Interaction
+    client: Client
+    locale: str
+
+
+async def current_interaction(request: Request) -> Current | None:
+    """The interaction of /interaction/{uid}/…, if it is open, bound to this browser, and its client exists."""
+    container, interaction = await load_current(request)
+    if interaction is None:
+        return None
+    client = await container.clients.get(interaction.request.client_id)
+    if client is None:
+        return None
+    return Current(container, interaction, client, locale_of(request, interaction.request.ui_locales))
+
+
+def expired_page(request: Request) -> Response:
     locale = locale_of(request)
     return error_page(request, gettext(locale, "This sign-in page has expired"),
                       gettext(locale, "Sign-in pages stay open for 15 minutes, in the browser where you opened them."),
@@ -72,20 +87,18 @@ def _scope_items(locale: str, client: Client, scopes: tuple[str, ...]) -> list[d
 
 
 async def show(request: Request) -> Response:
-    container, interaction = await load_current(request)
-    if interaction is None:
-        return _expired(request)
-    client = await container.clients.get(interaction.request.client_id)
-    if client is None:
-        return _expired(request)
-    locale = locale_of(request, interaction.request.ui_locales)
+    """The next step of the interaction: sign in, step up, consent, or back to the client."""
+    current = await current_interaction(request)
+    if current is None:
+        return expired_page(request)
+    container, interaction, client, locale = current.container, current.interaction, current.client, current.locale
     auth = _authentication(interaction)
     if auth is None:
         return login_page(request, interaction, client, locale)
     if acr_rank(auth.acr) < required_acr_rank(interaction.request):
-        # Step-up: a method the person holds (a security key, ...) may still raise the level. Each offer is
-        # `(request, interaction, client, auth, locale) -> page | None`, registered by its domain package.
-        for offer in container.services.get("step_up", ()):
+        # Step-up: a method the person holds (a security key, ...) may still raise the level; each domain's
+        # offers are asked in turn.
+        for offer in container.step_ups:
             page: Response | None = await offer(request, interaction, client, auth, locale)
             if page is not None:
                 return page
@@ -101,10 +114,12 @@ async def show(request: Request) -> Response:
 
 def login_page(request: Request, interaction: Interaction, client: Client, locale: str, *,
                error: str | None = None, status: int = 200, username: str | None = None) -> Response:
+    """The sign-in page, planned for this client's audience and the requested acr (idp/signin/methods.py)."""
+    container = container_of(request)
+    plan = plan_sign_in(container.sign_in_methods, container.sign_in_help, SignInRequest(client, interaction.request))
     return allow_form_redirects(render(request, "login.html", {
-        "uid": interaction.uid, "client": client, "error": error, "interaction": interaction,
+        "uid": interaction.uid, "client": client, "error": error, "interaction": interaction, "plan": plan,
         "username": username if username is not None else (interaction.request.login_hint or ""),
-        "methods": sorted(request.app.state.login_methods, key=lambda m: m.get("order", 50)),
     }, status=status, locale=locale), interaction)
 
 
@@ -128,65 +143,16 @@ async def complete(request: Request, container: Container, interaction: Interact
         redirect = failure.redirect
     await finish_interaction(container.provider, interaction.uid)
     response = redirect_response(redirect, status=303)
-    response.delete_cookie(f"mandat_ia_{interaction.uid}", path=f"/interaction/{interaction.uid}")
-    return response
-
-
-async def login(request: Request) -> Response:
-    container, interaction = await load_current(request)
-    if interaction is None:
-        return _expired(request)
-    client = await container.clients.get(interaction.request.client_id)
-    if client is None:
-        return _expired(request)
-    locale = locale_of(request, interaction.request.ui_locales)
-    form = await request.form()
-    if not await check_csrf(request, form, pre_session=True):
-        return form_expired(request, locale)
-    username = str(form.get("username") or "").strip()
-    password = str(form.get("password") or "")
-    if not username or not password:
-        return login_page(request, interaction, client, locale, status=400, username=username,
-                          error=gettext(locale, "Enter your username and your password."))
-    result = await container.accounts.login_with_password(username, password, client_ip(request))
-    if result.retry_after:
-        container.audit.record("accounts:login:throttled", ip=client_ip(request), client_id=client.client_id)
-        minutes = max(1, (result.retry_after + 59) // 60)
-        return login_page(request, interaction, client, locale, status=429, username=username, error=gettext(
-            locale, "Too many attempts. Wait {minutes} minute(s), or sign in with your card or security key.",
-            minutes=minutes))
-    if result.account is None:
-        container.audit.record("accounts:login:failed", ip=client_ip(request), client_id=client.client_id)
-        return login_page(request, interaction, client, locale, status=401, username=username, error=gettext(
-            locale, "The username or password is incorrect. Check them and try again."))
-    account = result.account
-    container.audit.record("accounts:login:succeeded", actor=account.id, ip=client_ip(request),
-                           client_id=client.client_id, method="pwd")
-    return await signed_in(request, container, interaction, account.id, "eidas1", ("pwd",))
-
-
-async def signed_in(request: Request, container: Container, interaction: Interaction, account_id: str,
-                    acr: str, amr: tuple[str, ...]) -> Response:
-    """A sign-in method succeeded: open the SSO session and continue the interaction."""
-    session = await create_session(container.provider, account_id, acr, amr)
-    auth = session.authentication
-    interaction.account_id, interaction.acr, interaction.amr = account_id, acr, amr
-    interaction.auth_time, interaction.sid, interaction.fresh_login_required = auth.auth_time, auth.sid, False
-    await save_interaction(container.provider, interaction)
-    response = RedirectResponse(f"/interaction/{interaction.uid}", status_code=303, headers=NO_STORE)
-    set_session_cookie(request, response, session.token)
+    response.delete_cookie(f"mandat_ia_{interaction.uid}", path=paths.interaction(interaction.uid))
     return response
 
 
 async def consent(request: Request) -> Response:
-    container, interaction = await load_current(request)
-    if interaction is None:
-        return _expired(request)
-    client = await container.clients.get(interaction.request.client_id)
-    auth = _authentication(interaction)
-    if client is None or auth is None:
-        return _expired(request)
-    locale = locale_of(request, interaction.request.ui_locales)
+    current = await current_interaction(request)
+    auth = _authentication(current.interaction) if current else None
+    if current is None or auth is None:
+        return expired_page(request)
+    container, interaction, client, locale = current.container, current.interaction, current.client, current.locale
     form = await request.form()
     if not await check_csrf(request, form):
         return form_expired(request, locale)
@@ -203,12 +169,13 @@ async def consent(request: Request) -> Response:
 
 
 async def cancel(request: Request) -> Response:
-    container, interaction = await load_current(request)
-    if interaction is None:
-        return _expired(request)
+    current = await current_interaction(request)
+    if current is None:
+        return expired_page(request)
+    container, interaction = current.container, current.interaction
     form = await request.form()
     if not await check_csrf(request, form):
-        return _expired(request)
+        return form_expired(request, current.locale)
     await finish_interaction(container.provider, interaction.uid)
     req = interaction.request
     return redirect_response(error_redirect(container.provider, req.redirect_uri, req.response_mode, req.state,

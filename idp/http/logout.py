@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from idp.http.oauth_io import NO_STORE, SESSION_COOKIE, read_request
 from idp.http.pages import check_csrf, container_of, error_page, form_expired, gettext, locale_of, render
-from idp.http.protocol import NO_STORE, SESSION_COOKIE, read_request
 from idp.oidc import errors
 from idp.oidc.end_session import LogoutRequest, validate_logout
 from idp.oidc.models import OidcRequest

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idp.oidc import errors
+from idp.oidc.assurance import acr_rank
+from idp.oidc.minting import random_token, token_hash
 from idp.oidc.models import Authentication, AuthorizationRequest, Client, NeedsInteraction, OidcRequest, Redirect
-from idp.oidc.provider import Provider, acr_rank
+from idp.oidc.provider import Provider
 from idp.oidc.sessions import Session, start_interaction
-from idp.oidc.tokens import random_token, token_hash
 from idp.store import put_json
 
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})

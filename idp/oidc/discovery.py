@@ -6,7 +6,7 @@ from typing import Any
 
 from idp.oidc.jose import ASYMMETRIC_ALGORITHMS
 from idp.oidc.provider import Provider
-from idp.oidc.token import GRANTS
+from idp.oidc.token_endpoint import GRANTS
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 

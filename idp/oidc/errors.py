@@ -9,16 +9,24 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from idp.errors import MandatError
 
-class OAuthError(Exception):
+
+class OAuthError(MandatError):
+    """The RFC `error` code is also the error's `code`; the `description` is its public text."""
+
     error: ClassVar[str] = "server_error"
-    status: ClassVar[int] = 400
     redirectable: ClassVar[bool] = True
 
+    def __init_subclass__(cls) -> None:
+        cls.code = cls.error
+
     def __init__(self, description: str, *, detail: str | None = None) -> None:
-        super().__init__(description)
+        super().__init__(detail or description, public=description)
+        self.args = (description,)
         self.description = description
-        self.detail = detail or description
+
+    code = "server_error"
 
     def as_dict(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}

@@ -11,9 +11,9 @@ from typing import Any
 from idp.oidc import errors
 from idp.oidc.access import TokenRejected, token_parameter, validate_access_token
 from idp.oidc.client_auth import authenticate_client
+from idp.oidc.minting import subject_for, token_hash
 from idp.oidc.models import OidcRequest
 from idp.oidc.provider import Provider
-from idp.oidc.tokens import subject_for, token_hash
 
 INACTIVE: dict[str, Any] = {"active": False}
 

@@ -9,6 +9,10 @@ from typing import Any
 # Scopes Mandat itself understands; a client's allow-list narrows them, domain packages may add more.
 STANDARD_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
 
+# Who signs in through a client: it decides which sign-in methods the page offers first.
+CITIZEN, PROFESSIONAL = "citizen", "professional"
+AUDIENCES = (CITIZEN, PROFESSIONAL)
+
 
 @dataclass(frozen=True, slots=True)
 class Client:
@@ -25,6 +29,8 @@ class Client:
     subject_type: str = "pairwise"
     sector_identifier: str | None = None
     first_party: bool = False
+    # Who signs in through this client ("citizen", "professional"); the first decides the sign-in page's primary way.
+    audiences: tuple[str, ...] = (CITIZEN,)
 
     @property
     def is_public(self) -> bool:

@@ -6,16 +6,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from idp.oidc import paths
+from idp.oidc.assurance import ACR_LEVELS
 from idp.oidc.interfaces import AccountStore, AuditSink, ClientStore, ConsentStore, GrantStore
 from idp.oidc.keystore import KeyStore
 from idp.store import EphemeralStore
-
-# Assurance levels in increasing order (DESIGN.md §5). `acr` comparisons go through `acr_rank`.
-ACR_LEVELS = ("eidas1", "eidas2", "eidas3")
-
-
-def acr_rank(acr: str | None) -> int:
-    return ACR_LEVELS.index(acr) + 1 if acr in ACR_LEVELS else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +27,8 @@ class ProviderConfig:
     session_absolute_ttl: int = 43200
     # eidas3 sessions are short (DESIGN.md §5): 15 min idle.
     session_idle_ttl_high: int = 900
+    # A new authenticator may be bound only from a sign-in at most this old (seconds).
+    binding_max_age: int = 600
     scopes_supported: tuple[str, ...] = ("openid", "profile", "email", "offline_access")
     claims_supported: tuple[str, ...] = ()
     acr_values_supported: tuple[str, ...] = ACR_LEVELS
@@ -39,31 +36,31 @@ class ProviderConfig:
 
     @property
     def authorization_endpoint(self) -> str:
-        return self.issuer + "/authorize"
+        return self.issuer + paths.AUTHORIZE
 
     @property
     def token_endpoint(self) -> str:
-        return self.issuer + "/token"
+        return self.issuer + paths.TOKEN
 
     @property
     def userinfo_endpoint(self) -> str:
-        return self.issuer + "/userinfo"
+        return self.issuer + paths.USERINFO
 
     @property
     def jwks_uri(self) -> str:
-        return self.issuer + "/jwks"
+        return self.issuer + paths.JWKS
 
     @property
     def introspection_endpoint(self) -> str:
-        return self.issuer + "/token/introspect"
+        return self.issuer + paths.INTROSPECT
 
     @property
     def revocation_endpoint(self) -> str:
-        return self.issuer + "/token/revoke"
+        return self.issuer + paths.REVOKE
 
     @property
     def end_session_endpoint(self) -> str:
-        return self.issuer + "/session/end"
+        return self.issuer + paths.END_SESSION
 
 
 @dataclass(frozen=True, slots=True)

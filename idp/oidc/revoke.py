@@ -5,9 +5,9 @@ from __future__ import annotations
 from idp.oidc import errors
 from idp.oidc.access import TokenRejected, revoke_access_token, token_parameter, validate_access_token
 from idp.oidc.client_auth import authenticate_client
+from idp.oidc.minting import token_hash
 from idp.oidc.models import OidcRequest
 from idp.oidc.provider import Provider
-from idp.oidc.tokens import token_hash
 
 
 async def revocation_endpoint(provider: Provider, request: OidcRequest) -> None:

@@ -14,8 +14,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from idp.oidc.assurance import Assurance, acr_rank
 from idp.oidc.models import Authentication, AuthorizationRequest
-from idp.oidc.provider import Provider, acr_rank
+from idp.oidc.provider import Provider
 from idp.store import get_json, put_json
 
 
@@ -29,6 +30,12 @@ class Session:
     authentication: Authentication
     created: int
     absolute_expiry: int
+    # The level at which this sign-in may bind a new authenticator (idp.oidc.assurance), while it is recent.
+    binds_at: str = "eidas1"
+
+    def binding_level(self, now: int, max_age: int) -> str | None:
+        """`binds_at` while the sign-in is at most `max_age` seconds old; None after (sign in again to bind)."""
+        return self.binds_at if now - self.authentication.auth_time <= max_age else None
 
 
 def _idle_ttl(provider: Provider, acr: str) -> int:
@@ -37,16 +44,18 @@ def _idle_ttl(provider: Provider, acr: str) -> int:
     return provider.config.session_idle_ttl
 
 
-async def create_session(provider: Provider, account_id: str, acr: str, amr: tuple[str, ...]) -> Session:
+async def create_session(provider: Provider, account_id: str, assurance: Assurance) -> Session:
+    """Open an SSO session. Only `idp.signin.finish.finish_sign_in` calls this: it owns sessions and assurance."""
     now = provider.now()
     token = secrets.token_urlsafe(32)
+    acr, amr = assurance.acr, assurance.amr
     auth = Authentication(account_id=account_id, auth_time=now, acr=acr, amr=amr, sid=secrets.token_urlsafe(16))
     absolute = now + provider.config.session_absolute_ttl
     record = {"account_id": account_id, "auth_time": now, "acr": acr, "amr": list(amr), "sid": auth.sid,
-              "created": now, "created_at": provider.clock(), "absolute": absolute}
+              "created": now, "created_at": provider.clock(), "absolute": absolute, "binds_at": assurance.binds_at}
     await put_json(provider.store, f"sess:{_h(token)}", record, _idle_ttl(provider, acr))
     await put_json(provider.store, f"sid:{auth.sid}", {"key": _h(token)}, provider.config.session_absolute_ttl)
-    return Session(token, auth, now, absolute)
+    return Session(token, auth, now, absolute, assurance.binds_at)
 
 
 async def load_session(provider: Provider, token: str | None, *, touch: bool = True) -> Session | None:
@@ -70,7 +79,7 @@ async def load_session(provider: Provider, token: str | None, *, touch: bool = T
         await put_json(provider.store, key, record, max(1, ttl))
     auth = Authentication(record["account_id"], record["auth_time"], record["acr"], tuple(record["amr"]),
                           record["sid"])
-    return Session(token, auth, record["created"], record["absolute"])
+    return Session(token, auth, record["created"], record["absolute"], record.get("binds_at", record["acr"]))
 
 
 async def end_session(provider: Provider, session: Session) -> None:
@@ -99,12 +108,16 @@ class Interaction:
     auth_time: int | None = None
     sid: str | None = None
     fresh_login_required: bool = False
+    # The "act as" step: the delegation chosen (None = acting as oneself), once `acting_chosen` is set.
+    acting_for: str | None = None
+    acting_chosen: bool = False
     extra: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"request": self.request.to_json(), "binding": self.binding_hash, "account_id": self.account_id,
                 "acr": self.acr, "amr": list(self.amr), "auth_time": self.auth_time, "sid": self.sid,
-                "fresh": self.fresh_login_required, "extra": self.extra or {}}
+                "fresh": self.fresh_login_required, "acting_for": self.acting_for,
+                "acting_chosen": self.acting_chosen, "extra": self.extra or {}}
 
 
 async def start_interaction(provider: Provider, request: AuthorizationRequest, *, fresh_login: bool,
@@ -135,6 +148,7 @@ async def load_interaction(provider: Provider, uid: str, binding: str | None) ->
         uid=uid, request=AuthorizationRequest.from_json(record["request"]), binding_hash=record["binding"],
         account_id=record["account_id"], acr=record["acr"], amr=tuple(record["amr"]),
         auth_time=record["auth_time"], sid=record["sid"], fresh_login_required=record["fresh"],
+        acting_for=record.get("acting_for"), acting_chosen=bool(record.get("acting_chosen")),
         extra=record.get("extra") or {},
     )
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from idp.oidc import errors
 from idp.oidc.access import TokenRejected, validate_access_token
-from idp.oidc.grants.common import requested_claim_names
+from idp.oidc.grant_types.common import requested_claim_names
+from idp.oidc.minting import subject_for
 from idp.oidc.models import OidcRequest
 from idp.oidc.provider import Provider
-from idp.oidc.tokens import subject_for
 
 
 def bearer_token(request: OidcRequest) -> str:

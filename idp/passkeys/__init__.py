@@ -7,7 +7,7 @@ from idp.passkeys.config import PasskeySettings
 from idp.passkeys.errors import CounterRegression, PasskeyError
 from idp.passkeys.interfaces import AuthResult, Ceremony, CredentialSummary
 from idp.passkeys.models import PasskeyUserHandle, WebAuthnCredential
-from idp.passkeys.policy import passkey_assurance, uv_required
+from idp.passkeys.policy import uv_required
 from idp.passkeys.service import PasskeyService
 
 __all__ = [
@@ -20,6 +20,5 @@ __all__ = [
     "PasskeySettings",
     "PasskeyUserHandle",
     "WebAuthnCredential",
-    "passkey_assurance",
     "uv_required",
 ]

@@ -6,8 +6,6 @@ never say more than the person at the keyboard may learn (e.g. whose account a k
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from idp.errors import MandatError
 
 __all__ = [
@@ -33,12 +31,8 @@ __all__ = [
 class PasskeyError(MandatError):
     """Base for every WebAuthn failure. `detail` goes to the log only; `public` may be shown to the user."""
 
-    code: ClassVar[str] = "passkey_error"
-    public: ClassVar[str] = "The security key could not be used. Please try again."
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(f"{self.code}: {detail}" if detail else self.code)
-        self.detail = detail
+    code = "passkey_error"
+    public = "The security key could not be used. Please try again."
 
 
 class MalformedResponse(PasskeyError):

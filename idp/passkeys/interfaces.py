@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from idp.oidc.assurance import Assurance
 from idp.passkeys.models import WebAuthnCredential
 
 __all__ = ["AuthResult", "Ceremony", "ChallengeSource", "Clock", "CredentialSummary"]
@@ -29,9 +30,16 @@ class Ceremony(NamedTuple):
 class AuthResult:
     account_id: str
     credential: WebAuthnCredential
-    amr: tuple[str, ...]
-    acr: str
+    assurance: Assurance
     user_verified: bool
+
+    @property
+    def acr(self) -> str:
+        return self.assurance.acr
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        return self.assurance.amr
 
 
 @dataclass(frozen=True, slots=True)

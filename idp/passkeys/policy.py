@@ -1,34 +1,18 @@
-"""Attestation policy (what level a key earns at registration) and assurance (amr/acr of a sign-in), DESIGN.md §5.
+"""Attestation policy: what level a key earns at registration, and when user verification is required.
 
-Levels are ordered eidas1 < eidas2 < eidas3. A credential records at registration the highest level it can ever
-give; each sign-in then derives amr/acr from that ceiling and what this assertion proved (UV, a prior password).
+A credential records at registration the highest level it can ever give: what its attestation proves, capped by
+the level of the session that bound it (`idp.oidc.assurance`). Each sign-in then derives amr/acr from that
+ceiling and what the assertion proved (UV, a prior password), through the same table.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from idp.oidc.assurance import EIDAS2, EIDAS3, acr_rank, lowest
 from idp.passkeys.config import PasskeySettings
 from idp.passkeys.errors import AaguidNotAllowed, AttestationUntrusted, UserVerificationRequired
 from idp.passkeys.webauthn import RegisteredCredential
 
-__all__ = ["ACR_LEVELS", "EIDAS1", "EIDAS2", "EIDAS3", "Assurance", "AttestationPolicy", "acr_rank",
-           "passkey_assurance", "uv_required"]
-
-EIDAS1, EIDAS2, EIDAS3 = "eidas1", "eidas2", "eidas3"
-ACR_LEVELS: tuple[str, ...] = (EIDAS1, EIDAS2, EIDAS3)
-
-
-def acr_rank(acr: str | None) -> int:
-    """0 for no or an unknown acr, else 1..3; unknown values never rank high, so they cannot lower a requirement
-    by accident (the OIDC layer refuses unknown acr_values before this is asked)."""
-    return ACR_LEVELS.index(acr) + 1 if acr in ACR_LEVELS else 0
-
-
-@dataclass(frozen=True, slots=True)
-class Assurance:
-    amr: tuple[str, ...]
-    acr: str
+__all__ = ["AttestationPolicy", "uv_required"]
 
 
 class AttestationPolicy:
@@ -40,9 +24,10 @@ class AttestationPolicy:
     def is_allow_listed(self, aaguid: str) -> bool:
         return aaguid.lower() in self._allow_list
 
-    def grade(self, registered: RegisteredCredential, *, require_allow_listed: bool) -> str:
-        """The acr ceiling to record on the credential; with `require_allow_listed`, anything short of eidas3
-        is refused with the reason, instead of silently registering a lesser key."""
+    def grade(self, registered: RegisteredCredential, *, require_allow_listed: bool, bound_at: str) -> str:
+        """The acr ceiling to record on the credential: what the attestation proves, never above `bound_at`, the
+        level of the sign-in that binds it. With `require_allow_listed`, anything short of eidas3 is refused with
+        the reason, instead of silently registering a lesser key."""
         allow_listed = self.is_allow_listed(registered.aaguid)
         # Without an attestation chained to a root we hold, the AAGUID is only the authenticator's claim.
         proven = allow_listed and registered.attestation_trusted
@@ -57,26 +42,8 @@ class AttestationPolicy:
                 raise UserVerificationRequired("allow-listed registration without user verification")
             if not device_bound:
                 raise AaguidNotAllowed(f"AAGUID {registered.aaguid} registered a synced (backup-eligible) key")
-        if proven and device_bound and registered.user_verified:
-            return EIDAS3
-        return EIDAS2
-
-
-def passkey_assurance(credential_acr: str, *, user_verified: bool, after_password: bool = False) -> Assurance:
-    """amr (RFC 8176) and acr of a verified assertion, capped by the credential's recorded ceiling.
-
-    WebAuthn does not say how the user was verified: allow-listed models are PIN security keys by policy, hence
-    `pin`; for any other key we only know the authenticator checked the user itself, hence `user` (§5).
-    """
-    password = ("pwd",) if after_password else ()
-    if user_verified and credential_acr == EIDAS3:
-        return Assurance(amr=(*password, "hwk", "pin", "mfa"), acr=EIDAS3)
-    if user_verified:
-        return Assurance(amr=(*password, "hwk", "user", "mfa"), acr=EIDAS2)
-    if after_password:
-        return Assurance(amr=("pwd", "hwk", "mfa"), acr=EIDAS2)
-    # Possession alone is one factor.
-    return Assurance(amr=("hwk",), acr=EIDAS1)
+        proven_level = EIDAS3 if proven and device_bound and registered.user_verified else EIDAS2
+        return lowest(proven_level, bound_at)
 
 
 def uv_required(account_kind: str | None, requested_acr: str | None, *, after_password: bool = False) -> bool:

@@ -12,12 +12,13 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from idp.accounts.models import Account
 from idp.db import Database, utcnow
+from idp.oidc import assurance
 from idp.passkeys.config import PasskeySettings
 from idp.passkeys.errors import (
     AlreadyRegistered,
@@ -29,7 +30,7 @@ from idp.passkeys.errors import (
 )
 from idp.passkeys.interfaces import AuthResult, Ceremony, ChallengeSource, Clock, CredentialSummary
 from idp.passkeys.models import PasskeyUserHandle, WebAuthnCredential
-from idp.passkeys.policy import AttestationPolicy, passkey_assurance, uv_required
+from idp.passkeys.policy import AttestationPolicy, uv_required
 from idp.passkeys.webauthn import CredentialDescriptor, RelyingParty, b64url, from_b64url
 from idp.store import EphemeralStore, put_json, take_json
 
@@ -93,15 +94,18 @@ class PasskeyService:
         return Ceremony(options, ceremony_id)
 
     async def finish_registration(
-        self, account: Account, ceremony_id: str, response_json: str, name: str
+        self, account: Account, ceremony_id: str, response_json: str, name: str, *, bound_at: str
     ) -> WebAuthnCredential:
+        """Verify and store a new key. `bound_at` is the level of the sign-in that binds it (the session's
+        `binds_at`): the key is never recorded above it, whatever its attestation proves."""
         # The name is checked before the challenge is taken, so a bad name can be corrected and resubmitted.
         name = _valid_name(name)
         state = await self._close(ceremony_id, _REGISTRATION, account.id)
         registered = self._rp.verify_registration(
             response_json, challenge=from_b64url(state["challenge"]), require_uv=bool(state["require_uv"])
         )
-        acr = self._policy.grade(registered, require_allow_listed=bool(state["require_allow_listed"]))
+        acr = self._policy.grade(registered, require_allow_listed=bool(state["require_allow_listed"]),
+                                 bound_at=bound_at)
         credential = WebAuthnCredential(
             account_id=account.id,
             credential_id=registered.credential_id,
@@ -172,13 +176,11 @@ class PasskeyService:
             require_uv=require_uv,
         )
         await self._advance_counter(credential, verified.sign_count, verified.backed_up)
-        assurance = passkey_assurance(
+        level = assurance.passkey(
             credential.acr, user_verified=verified.user_verified, after_password=bool(state["after_password"])
         )
-        return AuthResult(
-            account_id=credential.account_id, credential=credential, amr=assurance.amr, acr=assurance.acr,
-            user_verified=verified.user_verified,
-        )
+        return AuthResult(account_id=credential.account_id, credential=credential, assurance=level,
+                          user_verified=verified.user_verified)
 
     async def _advance_counter(self, credential: WebAuthnCredential, received: int, backed_up: bool) -> None:
         """Store the new signature counter, refusing one that did not increase (WebAuthn §6.1.1: a possible
@@ -246,6 +248,13 @@ class PasskeyService:
             if remaining == 1 and not other_sign_in and not confirm_last:
                 raise LastCredential(f"credential {credential_id} is the last means of sign-in of {account_id}")
             await session.delete(credential)
+
+    async def remove_all(self, account_id: str) -> int:
+        """Delete every key of an account (recovery: a lost device may be in someone else's hands)."""
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                delete(WebAuthnCredential).where(WebAuthnCredential.account_id == account_id))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     # --- internals -------------------------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ def test_revoked_card_is_certificate_revoked(validator: ChainValidator, pki: Gen
     with pytest.raises(CertificateRevoked) as caught:
         validator.validate(card_der(pki, REVOKED_ID))
     assert caught.value.code == "certificate_revoked"
-    assert caught.value.public() == {"error": "certificate_revoked",
+    assert caught.value.as_json() == {"error": "certificate_revoked",
                                      "error_description": "The card certificate has been revoked."}
 
 

@@ -154,7 +154,7 @@ def test_wrong_pins_then_blocked(card: VirtualCpsCard) -> None:
     with pytest.raises(WrongPin) as first:
         host.verify_pin("9999")
     assert first.value.tries_left == 2
-    assert first.value.public() == {"error": "wrong_pin", "error_description": "Wrong PIN.", "tries_left": 2}
+    assert first.value.as_json() == {"error": "wrong_pin", "error_description": "Wrong PIN.", "tries_left": 2}
     with pytest.raises(WrongPin):
         host.verify_pin("9999")
     with pytest.raises(CardBlocked):

@@ -21,7 +21,7 @@ from idp.cards.directory import import_directory
 from idp.cards.emulator import VirtualCpsCard
 from idp.cards.luhn import national_id_from_rpps, rpps_with_check_digit
 from idp.cards.testpki import GeneratedPki, _make_ca, issue_card_certificate, load_ca, new_rsa_key
-from idp.cards.views import extension
+from idp.cards.views import domain
 from idp.store import MemoryStore
 from tests.conftest import ISSUER, Env, make_settings
 
@@ -46,13 +46,13 @@ async def _cards_env(tmp_path: Path, sqlite_template: Path, peer: str, **extra: 
     db_path = tmp_path / "mandat.db"
     shutil.copy(sqlite_template, db_path)
     settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{db_path}", **extra)
-    # Only the cards extension: these tests are about its routes, whatever the other domains mount.
-    app = create_app(settings, store=MemoryStore(), extensions=[extension])
+    # Only the cards domain: these tests are about its routes, whatever the other domains mount.
+    app = create_app(settings, store=MemoryStore(), domains=[domain])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, client=(peer, 50000))
         async with httpx.AsyncClient(transport=transport, base_url=ISSUER, follow_redirects=False) as http:
             env = Env("sqlite+memory", settings, app, http, MemoryStore())
-            await env.add_client(scopes="openid profile email scope_all rpps identity")
+            await env.add_client(scopes="openid profile email scope_all rpps identity", audiences=["professional"])
             yield env
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from idp.app import create_app
 from idp.http.cookies import CSRF, LANG, SESSION, wire_name
+from idp.oidc import assurance
 from idp.oidc.sessions import create_session
 from idp.store import MemoryStore
 from tests.conftest import PASSWORD, Env, form_field, make_settings
@@ -210,7 +211,7 @@ async def signed_in_page(env: Env) -> tuple[str, str]:
 async def another_session(env: Env) -> str:
     account = await env.container.accounts.by_username("alice")
     assert account is not None
-    return (await create_session(env.container.provider, account.id, "eidas1", ("pwd",))).token
+    return (await create_session(env.container.provider, account.id, assurance.password())).token
 
 
 async def test_csrf_token_minted_for_another_session_is_refused(sqlite_env: Env) -> None:

@@ -420,7 +420,8 @@ async def test_step_up_with_password_only_is_unmet(env: Env) -> None:
 async def test_step_up_with_essential_acr_claim_is_unmet(env: Env) -> None:
     await env.add_client()
     await env.add_account()
-    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": ["eidas3"]}}})
+    # eidas2: a password is offered (a security key could follow it), but alice holds none.
+    claims = json.dumps({"id_token": {"acr": {"essential": True, "values": ["eidas2"]}}})
     response, _ = await authorize(env, claims=claims)
     assert_redirected_error(response, "unmet_authentication_requirements",
                             "the sign-in method does not reach the requested acr", status=303)

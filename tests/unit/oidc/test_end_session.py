@@ -106,14 +106,15 @@ async def test_hint_for_another_session_still_asks(env: Env) -> None:
 
 
 async def test_ending_an_account_s_sessions_refuses_every_earlier_session_but_not_later_ones(env: Env) -> None:
+    from idp.oidc import assurance
     from idp.oidc.sessions import create_session, end_account_sessions, load_session
 
     provider = env.container.provider
-    first = await create_session(provider, "acct-1", "eidas1", ("pwd",))
-    second = await create_session(provider, "acct-1", "eidas1", ("pwd",))
-    other = await create_session(provider, "acct-2", "eidas1", ("pwd",))
+    first = await create_session(provider, "acct-1", assurance.password())
+    second = await create_session(provider, "acct-1", assurance.password())
+    other = await create_session(provider, "acct-2", assurance.password())
     await end_account_sessions(provider, "acct-1")
-    later = await create_session(provider, "acct-1", "eidas1", ("pwd",))
+    later = await create_session(provider, "acct-1", assurance.password())
     assert await load_session(provider, first.token) is None
     assert await load_session(provider, second.token) is None
     assert await load_session(provider, other.token) is not None

@@ -14,7 +14,7 @@ PACKAGE = Path(idp.passkeys.__file__).parent
 def test_public_api() -> None:
     assert sorted(idp.passkeys.__all__) == [
         "AuthResult", "Ceremony", "CounterRegression", "CredentialSummary", "PasskeyError", "PasskeyService",
-        "PasskeySettings", "PasskeyUserHandle", "WebAuthnCredential", "passkey_assurance", "uv_required",
+        "PasskeySettings", "PasskeyUserHandle", "WebAuthnCredential", "uv_required",
     ]
     for name in idp.passkeys.__all__:
         assert hasattr(idp.passkeys, name), name

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from idp.passkeys.errors import PasskeyError
-from idp.passkeys.policy import AttestationPolicy, acr_rank, passkey_assurance, uv_required
+from idp.passkeys.policy import AttestationPolicy, uv_required
 from idp.passkeys.webauthn import RegisteredCredential
 from tests.unit.passkeys.conftest import VIRTUAL_AAGUID, recorded_settings
 
@@ -24,8 +24,8 @@ def variant(**changes: object) -> RegisteredCredential:
 
 
 def test_allow_listed_attested_key_with_uv_earns_eidas3() -> None:
-    assert ALLOWING.grade(ATTESTED_KEY, require_allow_listed=False) == "eidas3"
-    assert ALLOWING.grade(ATTESTED_KEY, require_allow_listed=True) == "eidas3"
+    assert ALLOWING.grade(ATTESTED_KEY, require_allow_listed=False, bound_at="eidas3") == "eidas3"
+    assert ALLOWING.grade(ATTESTED_KEY, require_allow_listed=True, bound_at="eidas3") == "eidas3"
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_allow_listed_attested_key_with_uv_earns_eidas3() -> None:
     ids=["not-allow-listed", "aaguid-only-claimed", "no-uv", "synced-passkey"],
 )
 def test_anything_short_of_eidas3_records_eidas2(policy: AttestationPolicy, key: RegisteredCredential) -> None:
-    assert policy.grade(key, require_allow_listed=False) == "eidas2"
+    assert policy.grade(key, require_allow_listed=False, bound_at="eidas3") == "eidas2"
 
 
 @pytest.mark.parametrize(
@@ -55,30 +55,12 @@ def test_anything_short_of_eidas3_records_eidas2(policy: AttestationPolicy, key:
 def test_required_allow_list_refuses_with_the_reason(policy: AttestationPolicy, key: RegisteredCredential,
                                                      code: str) -> None:
     with pytest.raises(PasskeyError) as excinfo:
-        policy.grade(key, require_allow_listed=True)
+        policy.grade(key, require_allow_listed=True, bound_at="eidas3")
     assert excinfo.value.code == code
 
 
 def test_allow_list_matches_case_insensitively() -> None:
     assert ALLOWING.is_allow_listed(VIRTUAL_AAGUID.upper())
-
-
-@pytest.mark.parametrize(
-    ("credential_acr", "uv", "after_password", "amr", "acr"),
-    [
-        ("eidas3", True, False, ("hwk", "pin", "mfa"), "eidas3"),
-        ("eidas2", True, False, ("hwk", "user", "mfa"), "eidas2"),
-        ("eidas2", False, True, ("pwd", "hwk", "mfa"), "eidas2"),
-        ("eidas3", False, True, ("pwd", "hwk", "mfa"), "eidas2"),
-        ("eidas3", True, True, ("pwd", "hwk", "pin", "mfa"), "eidas3"),
-        ("eidas3", False, False, ("hwk",), "eidas1"),
-        ("eidas2", False, False, ("hwk",), "eidas1"),
-    ],
-)
-def test_passkey_assurance(credential_acr: str, uv: bool, after_password: bool, amr: tuple[str, ...],
-                           acr: str) -> None:
-    assurance = passkey_assurance(credential_acr, user_verified=uv, after_password=after_password)
-    assert (assurance.amr, assurance.acr) == (amr, acr)
 
 
 @pytest.mark.parametrize(
@@ -99,5 +81,9 @@ def test_uv_required(kind: str | None, requested: str | None, after_password: bo
     assert uv_required(kind, requested, after_password=after_password) is required
 
 
-def test_acr_rank_orders_levels_and_ranks_unknown_lowest() -> None:
-    assert [acr_rank(a) for a in (None, "x", "eidas1", "eidas2", "eidas3")] == [0, 0, 1, 2, 3]
+def test_a_key_is_never_graded_above_the_sign_in_that_bound_it() -> None:
+    """An attested, allow-listed key bound from a password-only session is worth that session: eidas1."""
+    assert ALLOWING.grade(ATTESTED_KEY, require_allow_listed=False, bound_at="eidas3") == "eidas3"
+    assert ALLOWING.grade(ATTESTED_KEY, require_allow_listed=False, bound_at="eidas2") == "eidas2"
+    assert ALLOWING.grade(ATTESTED_KEY, require_allow_listed=False, bound_at="eidas1") == "eidas1"
+    assert EMPTY.grade(ATTESTED_KEY, require_allow_listed=False, bound_at="eidas1") == "eidas1"

@@ -65,7 +65,8 @@ class Rig:
         self.challenges.push(challenge_of(record))
         begin.setdefault("require_uv", bool(record["require_uv"]))
         _, ceremony_id = await self.service.begin_registration(account, **begin)
-        return await self.service.finish_registration(account, ceremony_id, response_json(record), name)
+        return await self.service.finish_registration(account, ceremony_id, response_json(record), name,
+                                                     bound_at="eidas3")
 
     async def sign_in(self, account: Account | None, record: dict[str, Any], *, response: str | None = None,
                       **begin: Any) -> Any:
@@ -139,9 +140,9 @@ async def test_registration_options_use_a_random_user_handle_and_exclude_existin
 async def test_registration_challenge_is_single_use(rig: Rig, alice: Account) -> None:
     rig.challenges.push(challenge_of(REG_NONE))
     _, ceremony_id = await rig.service.begin_registration(alice, require_uv=True)
-    await rig.service.finish_registration(alice, ceremony_id, response_json(REG_NONE), "Key")
+    await rig.service.finish_registration(alice, ceremony_id, response_json(REG_NONE), "Key", bound_at="eidas3")
     await expect("challenge_unknown",
-                 rig.service.finish_registration(alice, ceremony_id, response_json(REG_NONE), "Key"))
+                 rig.service.finish_registration(alice, ceremony_id, response_json(REG_NONE), "Key", bound_at="eidas3"))
 
 
 async def test_registration_challenge_expires_after_the_ttl(
@@ -151,7 +152,7 @@ async def test_registration_challenge_expires_after_the_ttl(
     _, ceremony_id = await rig.service.begin_registration(alice, require_uv=True)
     monotonic.now += 300.5
     await expect("challenge_unknown",
-                 rig.service.finish_registration(alice, ceremony_id, response_json(REG_NONE), "Key"))
+                 rig.service.finish_registration(alice, ceremony_id, response_json(REG_NONE), "Key", bound_at="eidas3"))
 
 
 async def test_registration_ceremony_is_bound_to_its_account(rig: Rig, alice: Account, db: Database) -> None:
@@ -159,16 +160,19 @@ async def test_registration_ceremony_is_bound_to_its_account(rig: Rig, alice: Ac
     rig.challenges.push(challenge_of(REG_NONE))
     _, ceremony_id = await rig.service.begin_registration(alice, require_uv=True)
     await expect("challenge_unknown",
-                 rig.service.finish_registration(mallory, ceremony_id, response_json(REG_NONE), "Key"))
+                 rig.service.finish_registration(mallory, ceremony_id, response_json(REG_NONE), "Key",
+                     bound_at="eidas3"))
 
 
 async def test_failed_verification_still_consumes_the_challenge(rig: Rig, alice: Account) -> None:
     rig.challenges.push(challenge_of(REG_NO_UV))
     _, ceremony_id = await rig.service.begin_registration(alice, require_uv=True)
     await expect("user_verification_required",
-                 rig.service.finish_registration(alice, ceremony_id, response_json(REG_NO_UV), "Key"))
+                 rig.service.finish_registration(alice, ceremony_id, response_json(REG_NO_UV), "Key",
+                     bound_at="eidas3"))
     await expect("challenge_unknown",
-                 rig.service.finish_registration(alice, ceremony_id, response_json(REG_NO_UV), "Key"))
+                 rig.service.finish_registration(alice, ceremony_id, response_json(REG_NO_UV), "Key",
+                     bound_at="eidas3"))
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 65, "bad\x00name"], ids=["empty", "blank", "too-long", "control"])
@@ -176,9 +180,11 @@ async def test_invalid_name_is_refused_and_leaves_the_ceremony_open(rig: Rig, al
     rig.challenges.push(challenge_of(REG_NONE))
     _, ceremony_id = await rig.service.begin_registration(alice, require_uv=True)
     error = await expect("invalid_name",
-                         rig.service.finish_registration(alice, ceremony_id, response_json(REG_NONE), name))
+                         rig.service.finish_registration(alice, ceremony_id, response_json(REG_NONE), name,
+                             bound_at="eidas3"))
     assert error.public == "Give the key a name of 1 to 64 characters."
-    credential = await rig.service.finish_registration(alice, ceremony_id, response_json(REG_NONE), "x" * 64)
+    credential = await rig.service.finish_registration(alice, ceremony_id, response_json(REG_NONE), "x" * 64,
+        bound_at="eidas3")
     assert credential.name == "x" * 64
 
 

@@ -5,6 +5,7 @@ live browser runs in tests/e2e/passkeys.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,17 @@ from babel.messages.pofile import read_po
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import select, update
+from starlette.requests import Request as StarletteRequest
 
 from idp.accounts.models import Account
 from idp.audit import AuditEvent
-from idp.passkeys import errors, http
-from idp.passkeys.errors import PasskeyError
+from idp.errors import AccountUnavailable, CsrfRefused, InteractionExpired, MandatError, NotSignedIn, SignInTooOld
+from idp.oidc.models import Authentication
+from idp.oidc.sessions import load_interaction
+from idp.passkeys import errors
 from idp.passkeys.models import PasskeyUserHandle, WebAuthnCredential
 from idp.passkeys.service import PasskeyService
+from idp.passkeys.views import offer_step_up
 from idp.passkeys.webauthn import from_b64url
 from tests.conftest import PASSWORD, REDIRECT, Env, form_field
 from tests.fixtures.webauthn import load, resign_assertion
@@ -41,7 +46,7 @@ class Rig:
         container = env.container
         self.service = PasskeyService(container.db, container.store, recorded_settings(),
                                       challenges=self.challenges)
-        container.services["passkeys"] = self.service
+        container.provide(self.service)
 
     async def account(self, username: str = "alice", *, kind: str = "citizen", password: str | None = PASSWORD
                       ) -> Account:
@@ -53,7 +58,8 @@ class Rig:
             session.add(PasskeyUserHandle(account_id=account.id, user_handle=from_b64url(record["user_handle"])))
         self.challenges.push(challenge_of(record))
         _, ceremony = await self.service.begin_registration(account, require_uv=bool(record["require_uv"]))
-        credential = await self.service.finish_registration(account, ceremony, response_json(record), name)
+        credential = await self.service.finish_registration(account, ceremony, response_json(record), name,
+                                                             bound_at="eidas3")
         return credential.id
 
     async def login_page(self, **params: str) -> tuple[str, str]:
@@ -284,11 +290,21 @@ async def test_password_then_eidas2_request_without_a_key_is_unmet(rig: Rig) -> 
     assert "error=unmet_authentication_requirements" in page.headers["location"]
 
 
-async def test_eidas3_request_with_only_an_eidas2_key_is_unmet(rig: Rig) -> None:
+async def test_eidas3_request_with_only_an_eidas2_key_offers_no_step_up(rig: Rig) -> None:
     account = await rig.account()
     await rig.register(account, REG_NONE)
-    _, page = await _password_login(rig, acr_values="eidas3")
-    assert "error=unmet_authentication_requirements" in page.headers["location"]
+    _, page = await _password_login(rig, acr_values="eidas2")
+    assert 'data-passkeys="step_up"' in page.text
+    interaction = await load_interaction(rig.env.container.provider, page.url.path.rsplit("/", 1)[1],
+                                         rig.env.http.cookies.get(f"mandat_ia_{page.url.path.rsplit('/', 1)[1]}"))
+    assert interaction is not None and interaction.account_id == account.id
+    wanted = dataclasses.replace(interaction.request, acr_values=("eidas3",))
+    auth = Authentication(account.id, 0, "eidas1", ("pwd",), "sid")
+    offered = await offer_step_up(StarletteRequest({"type": "http", "app": rig.env.app, "headers": [],
+                                                    "query_string": b"", "path": "/"}),
+                                  dataclasses.replace(interaction, request=wanted),
+                                  await rig.env.container.clients.get("rp"), auth, "fr")
+    assert offered is None
 
 
 # --- account pages --------------------------------------------------------------------------------------------
@@ -341,7 +357,7 @@ async def test_register_rename_and_remove_are_audited(rig: Rig) -> None:
     # The name is checked before the ceremony is used: it can be corrected.
     done = await rig.post("/account/passkeys/register", {
         "ceremony": begun.json()["ceremony"], "credential": REG_NONE["response"], "name": "Clé bleue"}, csrf)
-    assert done.json() == {"redirect": "/account?done=registered"}
+    assert done.json() == {"redirect": "/account?done=registered_one_factor"}
     page = await rig.env.http.get("/account?done=registered")
     assert "Clé bleue" in page.text and 'role="status"' in page.text
     key = re.search(r'/account/passkeys/([0-9a-f]{32})/rename', page.text)
@@ -409,9 +425,9 @@ def test_every_passkey_text_has_a_french_translation() -> None:
     assert wanted - translated == set()
 
 
-def _error_classes() -> list[type[PasskeyError]]:
-    found = [getattr(errors, name) for name in errors.__all__]
-    found += [http.AccountUnavailable, http.CsrfRefused, http.InteractionExpired, http.NotSignedIn]
+def _error_classes() -> list[type[MandatError]]:
+    found: list[type[MandatError]] = [getattr(errors, name) for name in errors.__all__]
+    found += [AccountUnavailable, CsrfRefused, InteractionExpired, NotSignedIn, SignInTooOld]
     return found
 
 

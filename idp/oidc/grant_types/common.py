@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from idp.oidc.minting import issue_access_token, issue_id_token, random_token, subject_for, token_hash
 from idp.oidc.models import Client, Grant
 from idp.oidc.provider import Provider
-from idp.oidc.tokens import issue_access_token, issue_id_token, random_token, subject_for, token_hash
 
 
 def requested_claim_names(claims: dict[str, Any] | None, member: str) -> frozenset[str]:

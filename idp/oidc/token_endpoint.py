@@ -7,7 +7,7 @@ from typing import Any
 
 from idp.oidc import errors
 from idp.oidc.client_auth import authenticate_client
-from idp.oidc.grants import authorization_code, client_credentials, refresh_token
+from idp.oidc.grant_types import authorization_code, client_credentials, refresh_token
 from idp.oidc.models import Client, OidcRequest
 from idp.oidc.provider import Provider
 

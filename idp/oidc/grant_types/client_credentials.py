@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from idp.oidc import errors
+from idp.oidc.minting import issue_access_token
 from idp.oidc.models import Client, OidcRequest
 from idp.oidc.provider import Provider
-from idp.oidc.tokens import issue_access_token
 
 GRANT_TYPE = "client_credentials"
 # Person-related scopes make no sense without a person.

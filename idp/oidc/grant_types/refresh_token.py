@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from idp.oidc import errors
-from idp.oidc.grants.common import mint_tokens, refresh_expiry
+from idp.oidc.grant_types.common import mint_tokens, refresh_expiry
+from idp.oidc.minting import token_hash
 from idp.oidc.models import Client, Grant, OidcRequest
 from idp.oidc.provider import Provider
-from idp.oidc.tokens import token_hash
 
 GRANT_TYPE = "refresh_token"
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from idp.oidc import errors
-from idp.oidc.grants.common import mint_tokens, refresh_expiry
+from idp.oidc.grant_types.common import mint_tokens, refresh_expiry
+from idp.oidc.minting import token_hash
 from idp.oidc.models import Client, Grant, OidcRequest
 from idp.oidc.provider import Provider
-from idp.oidc.tokens import token_hash
 from idp.store import get_json, put_json, take_json
 
 GRANT_TYPE = "authorization_code"

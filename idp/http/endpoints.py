@@ -1,0 +1,172 @@
+"""The protocol endpoints' HTTP side: discovery, JWKS, authorize, token, userinfo, introspection, revocation.
+
+Each reads the request with `oauth_io`, calls the engine in `idp.oidc`, and shapes the answer; nothing here
+decides a protocol question.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import Receive, Scope, Send
+
+from idp.container import Container
+from idp.http.oauth_io import (
+    NO_STORE,
+    SESSION_COOKIE,
+    challenge,
+    client_ip,
+    client_ip_of,
+    json_error,
+    log,
+    log_error,
+    normalise,
+    parse_form,
+    read_request,
+    redirect_response,
+    send_json,
+)
+from idp.http.pages import container_of, error_page, gettext, locale_of
+from idp.oidc import errors, paths
+from idp.oidc.authorize import AuthorizeFailure, decide, validate
+from idp.oidc.discovery import provider_metadata
+from idp.oidc.introspect import introspection_endpoint
+from idp.oidc.models import NeedsInteraction, OidcRequest
+from idp.oidc.revoke import revocation_endpoint
+from idp.oidc.sessions import load_session
+from idp.oidc.token_endpoint import token_endpoint
+from idp.oidc.userinfo import userinfo_endpoint
+
+__all__ = ["authorize", "discovery", "introspect", "jwks", "revoke", "token", "userinfo"]
+
+
+# --- discovery and keys -------------------------------------------------------------------------------------
+
+async def discovery(request: Request) -> Response:
+    container = container_of(request)
+    if container.discovery_document is None:
+        container.discovery_document = provider_metadata(container.provider)
+    metadata = container.discovery_document
+    return JSONResponse(metadata, headers={"cache-control": f"public, max-age={container.settings.jwks_cache_seconds}"})
+
+
+async def jwks(request: Request) -> Response:
+    container = container_of(request)
+    return JSONResponse(container.keystore.jwks(),
+                        headers={"cache-control": f"public, max-age={container.settings.jwks_cache_seconds}"})
+
+
+def interaction_redirect(request: Request, needs: NeedsInteraction) -> Response:
+    container = container_of(request)
+    response = RedirectResponse(paths.interaction(needs.uid), status_code=303, headers=NO_STORE)
+    response.set_cookie(f"mandat_ia_{needs.uid}", needs.browser_binding, httponly=True,
+                        secure=container.settings.secure_cookies, samesite="lax", path=paths.interaction(needs.uid),
+                        max_age=container.settings.interaction_ttl)
+    return response
+
+
+async def authorize(request: Request) -> Response:
+    container = container_of(request)
+    provider = container.provider
+    locale = locale_of(request)
+    try:
+        oidc_request = await read_request(request)
+        ctx, auth_request = await validate(provider, oidc_request)
+        session = await load_session(provider, request.cookies.get(SESSION_COOKIE))
+        outcome = await decide(provider, ctx, auth_request, session)
+    except AuthorizeFailure as failure:
+        log_error(failure.error, request)
+        if failure.redirect is not None:
+            return redirect_response(failure.redirect, status=302)
+        return error_page(request, gettext(locale, "This sign-in link is not valid"),
+                          failure.error.description, next_step=gettext(
+                              locale, "Go back to the site you came from and try again. If it keeps happening, "
+                              "contact that site's support."), locale=locale)
+    except errors.OAuthError as exc:
+        log_error(exc, request)
+        return error_page(request, gettext(locale, "This sign-in link is not valid"), exc.description,
+                          locale=locale)
+    if isinstance(outcome, NeedsInteraction):
+        return interaction_redirect(request, outcome)
+    return redirect_response(outcome, status=302)
+
+
+# --- JSON endpoints ---------------------------------------------------------------------------------------------
+
+class TokenEndpoint:
+    """POST /token as a plain ASGI app.
+
+    Profiled under load: building Starlette's Request and Response objects cost more than the grant itself
+    for client_credentials. This reads the headers and body straight from the ASGI messages and writes the
+    answer with two sends; everything protocol-related is still `token_endpoint`.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        container: Container = scope["app"].state.container
+        authorization = content_type = forwarded = ""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"x-forwarded-for":
+                forwarded = value.decode("latin-1")
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        peer = scope["client"][0] if scope.get("client") else ""
+        settings = container.settings
+        try:
+            oidc_request = normalise(
+                "POST", parse_form(content_type, b"".join(chunks)), authorization=authorization,
+                client_ip=client_ip_of(peer, forwarded, settings.proxies), endpoint_url=settings.issuer + scope["path"])
+            body = await token_endpoint(container.provider, oidc_request)
+        except errors.OAuthError as exc:
+            log.info("POST /token -> %s (%s)", exc.error, exc.detail)
+            # Every 401 names a scheme (RFC 9110 §15.5.2), also when the client tried client_secret_post.
+            await send_json(send, exc.status, exc.as_dict(), challenge(exc, basic=True))
+            return
+        await send_json(send, 200, body, None)
+
+
+token = TokenEndpoint()
+
+
+async def userinfo(request: Request) -> Response:
+    container = container_of(request)
+    try:
+        if request.method == "GET" and "access_token" in request.query_params:
+            raise errors.InvalidRequest("do not send access tokens in the query string (RFC 6750 §2.3)")
+        if request.method == "POST":
+            oidc_request = await read_request(request, allow_get=False)
+        else:
+            oidc_request = OidcRequest("GET", {}, {"authorization": request.headers.get("authorization", "")},
+                                       client_ip(request))
+        claims = await userinfo_endpoint(container.provider, oidc_request)
+    except errors.OAuthError as exc:
+        log_error(exc, request)
+        return json_error(exc, bearer=True)
+    return JSONResponse(claims, headers=NO_STORE)
+
+
+async def introspect(request: Request) -> Response:
+    container = container_of(request)
+    try:
+        body = await introspection_endpoint(container.provider, await read_request(request, allow_get=False))
+    except errors.OAuthError as exc:
+        log_error(exc, request)
+        return json_error(exc, basic=True)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+async def revoke(request: Request) -> Response:
+    container = container_of(request)
+    try:
+        await revocation_endpoint(container.provider, await read_request(request, allow_get=False))
+    except errors.OAuthError as exc:
+        log_error(exc, request)
+        return json_error(exc, basic=True)
+    return Response(status_code=200, headers=NO_STORE)
