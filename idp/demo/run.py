@@ -11,8 +11,8 @@ from starlette.types import ASGIApp
 
 from idp.app import create_app
 from idp.cards import demo as cards_demo
-from idp.demo.portal import create_portal
-from idp.demo.seed import PORTAL_CLIENT_ID, portal_secret_path, seed
+from idp.demo.portal import create_portals
+from idp.demo.seed import PORTAL_CLIENT_ID, PRO_PORTAL_CLIENT_ID, portal_secret_path, seed
 from idp.http.server import server_options
 from idp.migrations import upgrade
 from idp.settings import Settings
@@ -38,9 +38,11 @@ def run_demo(settings: Settings, *, host: str, port: int, portal_port: int) -> N
     if not asyncio.run(seed(demo_settings, console=console)) and card_env:
         asyncio.run(cards_demo.seed_existing(demo_settings, console))
     secret = Path(portal_secret_path(settings)).read_text().strip()
+    pro_secret_file = Path(portal_secret_path(settings, PRO_PORTAL_CLIENT_ID))
+    professional = (PRO_PORTAL_CLIENT_ID, pro_secret_file.read_text().strip()) if pro_secret_file.exists() else None
     idp_app = create_app(demo_settings)
-    portal = create_portal(issuer=settings.issuer, client_id=PORTAL_CLIENT_ID, client_secret=secret,
-                           portal_url=f"http://localhost:{portal_port}")
+    portal = create_portals(issuer=settings.issuer, portal_url=f"http://localhost:{portal_port}",
+                            patient=(PORTAL_CLIENT_ID, secret), professional=professional)
     console.print(f"[bold green]Mandat[/bold green] at {settings.issuer}  ·  demo portal at "
                   f"http://localhost:{portal_port}  ·  see README for demo accounts")
 

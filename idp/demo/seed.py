@@ -20,6 +20,7 @@ from idp.settings import Settings
 
 DEMO_PASSWORD = "Mandat-demo-2026"
 PORTAL_CLIENT_ID = "demo-portal"
+PRO_PORTAL_CLIENT_ID = "demo-pro-portal"
 PORTAL_URL = "http://localhost:8001"
 
 DEMO_ACCOUNTS = [
@@ -39,8 +40,21 @@ def domain_seeders() -> list[DomainSeeder]:
     return load(DEMO_SEEDERS)
 
 
-def portal_secret_path(settings: Settings) -> str:
-    return str(settings.keys_path / "demo-portal.secret")
+def portal_secret_path(settings: Settings, client_id: str = PORTAL_CLIENT_ID) -> str:
+    return str(settings.keys_path / f"{client_id}.secret")
+
+
+async def ensure_pro_portal(container: Container, settings: Settings) -> None:
+    """The professional space of the demo portal: a `professional` client (card first on its sign-in page).
+    Idempotent, so a database seeded before it existed gets it on the next `make run`."""
+    if await container.clients.get(PRO_PORTAL_CLIENT_ID) is not None:
+        return
+    created = await container.clients.register(
+        client_id=PRO_PORTAL_CLIENT_ID, name="Espace professionnel (démo)",
+        redirect_uris=[f"{PORTAL_URL}/pro/callback"], post_logout_redirect_uris=[f"{PORTAL_URL}/pro/"],
+        scopes=["openid", "profile", "email", "scope_all", "rpps", "identity"], auth_method="client_secret_basic",
+        grant_types=["authorization_code", "refresh_token"], audiences=["professional"])
+    write_secret_file(portal_secret_path(settings, PRO_PORTAL_CLIENT_ID), created.secret or "")
 
 
 async def seed(settings: Settings, *, force: bool = False, console: Console | None = None) -> bool:
@@ -49,6 +63,7 @@ async def seed(settings: Settings, *, force: bool = False, console: Console | No
     try:
         async with container.db.session() as session:
             count = (await session.execute(select(func.count()).select_from(Account))).scalar_one()
+        await ensure_pro_portal(container, settings)
         if count and not force:
             console.print("Demo data already present; nothing seeded.")
             return False
@@ -60,12 +75,13 @@ async def seed(settings: Settings, *, force: bool = False, console: Console | No
                 client_id=PORTAL_CLIENT_ID, name="Portail patient (démo)", redirect_uris=[f"{PORTAL_URL}/callback"],
                 post_logout_redirect_uris=[f"{PORTAL_URL}/"],
                 scopes=["openid", "profile", "email", "offline_access", *extra_demo_scopes()],
-                auth_method="client_secret_basic", grant_types=["authorization_code", "refresh_token"])
+                auth_method="client_secret_basic", grant_types=["authorization_code", "refresh_token"],
+                audiences=["citizen"])
             write_secret_file(portal_secret_path(settings), created.secret or "")
         for seeder in domain_seeders():
             await seeder(container, console)
         console.print(f"[green]Demo data seeded[/green]: accounts alice and bob (password {DEMO_PASSWORD}), "
-                      f"client {PORTAL_CLIENT_ID}")
+                      f"clients {PORTAL_CLIENT_ID} (patients) and {PRO_PORTAL_CLIENT_ID} (professionals)")
         return True
     finally:
         await container.close()

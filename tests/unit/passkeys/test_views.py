@@ -6,6 +6,7 @@ live browser runs in tests/e2e/passkeys.
 from __future__ import annotations
 
 import dataclasses
+import time
 import re
 from pathlib import Path
 from typing import Any
@@ -445,3 +446,46 @@ async def _finish_flow(rig: Rig, uid: str) -> dict[str, Any]:
     keys = KeySet.import_key_set((await rig.env.http.get("/jwks")).json())
     claims = jwt.decode(tokens.json()["id_token"], keys).claims
     return {"id_claims": claims}
+
+
+# --- binding a key (security review: a phished password must not become a lasting "MFA" key) -------------------
+
+async def test_key_bound_from_a_password_session_cannot_reach_eidas2(rig: Rig) -> None:
+    """The whole attack: a password-only session registers a key, then signs in with it asking eidas2."""
+    account = await rig.account()
+    async with rig.env.container.db.transaction() as session:
+        session.add(PasskeyUserHandle(account_id=account.id, user_handle=from_b64url(REG_NONE["user_handle"])))
+    csrf = await _account_session(rig)  # signed in with the (phished) password only
+    rig.challenges.push(challenge_of(REG_NONE))
+    begun = await rig.post("/account/passkeys/options", {}, csrf)
+    done = await rig.post("/account/passkeys/register", {
+        "ceremony": begun.json()["ceremony"], "credential": REG_NONE["response"], "name": "Attacker key"}, csrf)
+    # The person is told the key was added, and that it does not count as a second factor.
+    assert done.json() == {"redirect": "/account?done=registered_one_factor"}
+    notice = await rig.env.http.get("/account?done=registered_one_factor")
+    assert "ne compte pas comme second facteur" in notice.text and 'role="status"' in notice.text
+    async with rig.env.container.db.session() as session:
+        stored = (await session.scalars(select(WebAuthnCredential))).one()
+    assert stored.acr == "eidas1"
+    await rig.env.http.post("/account/logout", data={"csrf_token": csrf})
+    uid, csrf = await rig.login_page(acr_values="eidas2")
+    ceremony = await rig.begin(uid, csrf, AUTH_DISCOVERABLE)
+    response = await rig.post(f"/interaction/{uid}/passkeys/verify",
+                              {"ceremony": ceremony, "credential": AUTH_DISCOVERABLE["response"]}, csrf)
+    assert response.status_code == 200, response.text
+    finish = await rig.env.http.get(response.json()["redirect"])
+    location = finish.headers["location"]
+    assert "error=unmet_authentication_requirements" in location
+    assert "the+sign-in+method+does+not+reach+the+requested+acr" in location
+    audit = [tag for tag in await rig.tags() if tag.startswith("passkeys:")]
+    assert "passkeys:credential:registered" in audit
+
+
+async def test_adding_a_key_needs_a_recent_sign_in(rig: Rig) -> None:
+    await rig.account()
+    csrf = await _account_session(rig)
+    rig.env.container.provider.clock = lambda: time.time() + 3600
+    response = await rig.post("/account/passkeys/options", {}, csrf)
+    assert (response.status_code, response.json()["error"]) == (401, "sign_in_too_old")
+    page = await rig.env.http.get("/account/passkeys/new")
+    assert (page.status_code, page.headers["location"]) == (303, "/account/login?next=/account/passkeys/new&again=1")
