@@ -6,8 +6,8 @@ live browser runs in tests/e2e/passkeys.
 from __future__ import annotations
 
 import dataclasses
-import time
 import re
+import time
 from pathlib import Path
 from typing import Any
 
