@@ -1,6 +1,6 @@
 """Shared fixtures: a provider on SQLite + memory and on PostgreSQL + Redis, with an httpx client bound to it.
 
-`MANDAT_CI=1` turns "server not available" skips into failures (DESIGN.md §11).
+`MANDAT_CI=1` turns "server not available" skips into failures.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Brute-force control for password sign-in (DESIGN.md §5, OWASP ASVS V6.3).
+"""Brute-force control for password sign-in (OWASP ASVS V6.3).
 
 Counters are kept per *typed username* (existing or not, so a lockout reveals nothing) and per IP.
 After `max_failures` failures on a username, each further try waits an exponentially growing delay capped

@@ -25,7 +25,7 @@ class ProviderConfig:
     interaction_ttl: int = 900
     session_idle_ttl: int = 1800
     session_absolute_ttl: int = 43200
-    # eidas3 sessions are short (DESIGN.md §5): 15 min idle.
+    # eidas3 sessions are short: 15 min idle.
     session_idle_ttl_high: int = 900
     # A new authenticator may be bound only from a sign-in at most this old (seconds).
     binding_max_age: int = 600

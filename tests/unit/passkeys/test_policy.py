@@ -1,4 +1,4 @@
-"""Attestation grading and amr/acr derivation (DESIGN.md §5, §7)."""
+"""Attestation grading and when user verification is required."""
 
 from __future__ import annotations
 
