@@ -33,8 +33,35 @@ class EnrollmentSettings:
         doc="Days a mailed security code stays valid. Long, because it travels by post.",
     )
     code_max_tries: int = _env(
-        "MANDAT_ENROLLMENT_CODE_MAX_TRIES", 5,
-        doc="Wrong codes accepted before the current code is locked (`code_locked`); a new code must be requested.",
+        # Safe because of the code's entropy: 1,000,000 guesses against a 60-bit code succeed with probability
+        # at most 1e6 / 2^60 ≈ 8.7e-13. Low values bring back the lock anyone could trigger with the number alone.
+        "MANDAT_ENROLLMENT_CODE_MAX_TRIES", 1_000_000,
+        doc="Ceiling on wrong codes tried against one mailed code, from all sources together, before it stops "
+        "working (`code_locked`). Far out of reach of the per-source backoff below (`MANDAT_ENROLLMENT_GUESS_*`); "
+        "it only bounds what a large botnet could ever try against one code.",
+    )
+    guess_free_tries: int = _env(
+        "MANDAT_ENROLLMENT_GUESS_FREE_TRIES", 5,
+        doc="Codes checked for one number from one client IP per `MANDAT_ENROLLMENT_GUESS_WINDOW_SECONDS` "
+        "before each further check must wait (429 with Retry-After). Mistyped check symbols do not count.",
+    )
+    guess_ip_free_tries: int = _env(
+        "MANDAT_ENROLLMENT_GUESS_IP_FREE_TRIES", 20,
+        doc="Codes checked from one client IP, whatever the numbers, per window before each further check must "
+        "wait: one address cannot spread guesses over many numbers.",
+    )
+    guess_first_delay_seconds: int = _env(
+        "MANDAT_ENROLLMENT_GUESS_FIRST_DELAY_SECONDS", 15,
+        doc="Wait before the first check past an allowance; it doubles at each further check.",
+    )
+    guess_max_delay_seconds: int = _env(
+        "MANDAT_ENROLLMENT_GUESS_MAX_DELAY_SECONDS", 300,
+        doc="Cap of that wait: a source that keeps guessing gets one check per this many seconds, and a person "
+        "who mistyped never waits longer.",
+    )
+    guess_window_seconds: int = _env(
+        "MANDAT_ENROLLMENT_GUESS_WINDOW_SECONDS", 3600,
+        doc="Fixed window of the code-check counters; at least `MANDAT_ENROLLMENT_GUESS_MAX_DELAY_SECONDS`.",
     )
     ip_max_requests: int = _env(
         "MANDAT_ENROLLMENT_IP_MAX_REQUESTS", 20,
@@ -92,6 +119,12 @@ class EnrollmentSettings:
             if isinstance(value, str) and not value.strip():
                 raise ConfigurationError(f"{name} must not be empty")
         settings = cls(**values)
+        if settings.guess_window_seconds < settings.guess_max_delay_seconds:
+            raise ConfigurationError("MANDAT_ENROLLMENT_GUESS_WINDOW_SECONDS must be at least "
+                                     "MANDAT_ENROLLMENT_GUESS_MAX_DELAY_SECONDS")
+        if settings.guess_first_delay_seconds > settings.guess_max_delay_seconds:
+            raise ConfigurationError("MANDAT_ENROLLMENT_GUESS_FIRST_DELAY_SECONDS must not exceed "
+                                     "MANDAT_ENROLLMENT_GUESS_MAX_DELAY_SECONDS")
         if len(settings.registry_country) != 2 or not settings.registry_country.isalpha():
             raise ConfigurationError("MANDAT_ENROLLMENT_REGISTRY_COUNTRY must be a 2-letter ISO country code")
         return settings

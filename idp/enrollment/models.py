@@ -70,7 +70,9 @@ class SecurityCode(Base):
     purpose: Mapped[str] = mapped_column(String(10))  # "enrol" | "recover"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    tries: Mapped[int] = mapped_column(Integer, default=0)  # wrong codes typed while this one was current
+    # Wrong codes typed while this one was current; only a very high ceiling (`code_max_tries`) acts on it: the
+    # guesses themselves are slowed per source (guessing.py), so nobody can lock a citizen's code.
+    tries: Mapped[int] = mapped_column(Integer, default=0)
     consumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 

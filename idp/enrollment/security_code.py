@@ -2,15 +2,17 @@
 
 Printed form: ``7K3M-Q9TB-X2HE-W`` — 12 data symbols in groups of 4, then Crockford's check symbol (the 60-bit
 value mod 37, written with the 32 data symbols plus ``*~$=U``). The check symbol catches a mistyped or swapped
-character before it costs one of the citizen's five tries. Parsing forgives case, spaces and hyphens, and reads
-I and L as 1 and O as 0, as Crockford specifies.
+character before the code is checked, so a typo never counts towards the guess backoff. Parsing forgives case,
+spaces and hyphens, and reads I and L as 1 and O as 0, as Crockford specifies.
 
-**Why HMAC with a server secret, and not argon2 or a plain hash.** Online guessing is already hopeless: five tries
-against 2^60 values. The remaining threat is a copy of the database. A plain SHA-256 of a 60-bit value can be
-searched offline (2^60 hashes is a few GPU-years, well within reach for one chosen target), and argon2 would only
-multiply that cost by a constant while slowing every activation. HMAC-SHA256 keyed with a secret that lives outside
-the database makes a stolen table useless on its own: without the key no guess can be checked. The number and the
-purpose are bound into the MAC, so a code only works for the record and purpose it was mailed for.
+**Why HMAC with a server secret, and not argon2 or a plain hash.** Online guessing is already hopeless: the
+per-source backoff (guessing.py) allows one check per few minutes, and even the ceiling of a million wrong tries
+per code leaves 1e6 / 2^60 ≈ 9e-13. The remaining threat is a copy of the database. A plain SHA-256 of a 60-bit
+value can be searched offline (2^60 hashes is a few GPU-years, well within reach for one chosen target), and
+argon2 would only multiply that cost by a constant while slowing every activation. HMAC-SHA256 keyed with a secret
+that lives outside the database makes a stolen table useless on its own: without the key no guess can be checked.
+The number and the purpose are bound into the MAC, so a code only works for the record and purpose it was mailed
+for.
 """
 
 from __future__ import annotations

@@ -7,10 +7,13 @@ refusals it can give depend only on what was typed or on counters kept for every
 (a younger birth date can never match the record, so the registry is not needed to refuse). The mailbox is
 protected by a silent cap on letters per number.
 
-**Codes.** A new code supersedes the previous live one. `activate` checks the password policy first (pure, so a
-weak password never costs a try), then the code: wrong codes count against the live code and lock it at
-`code_max_tries`; a right code is consumed with a conditional UPDATE, so two concurrent activations cannot both
-succeed.
+**Codes.** A new code supersedes the previous live one. `activate` checks the password policy and the code's
+check symbol first (pure, so a weak password or a typo never costs a try), then asks the guess backoff
+(guessing.py) for one check from the client's IP, then checks the code. Wrong codes are never locked by a few
+tries, which would let anyone who knows a number destroy the code mailed to that citizen: the backoff slows the
+source of the guesses instead, and `SecurityCode.tries` only enforces a ceiling (`code_max_tries`, a million)
+that the code's 60 bits keep safe. A right code is consumed with a conditional UPDATE, so two concurrent
+activations cannot both succeed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from idp.accounts.models import Account
 from idp.db import Database, utcnow
 from idp.enrollment.config import EnrollmentSettings
 from idp.enrollment.errors import CodeError, CodeErrorCode, EnrollmentError, FieldError, RateLimited, UnderAge
+from idp.enrollment.guessing import Backoff, GuessGuard
 from idp.enrollment.identifiers import check_number_against, parse_number
 from idp.enrollment.interfaces import Activation, Clock, CodeRequest, PasswordHasher, RequestOutcome, Sleep
 from idp.enrollment.matching import normalise_name, same_given_name, same_name
@@ -43,6 +47,7 @@ __all__ = ["EnrollmentService", "age_on"]
 _CODE_TEXT: dict[CodeErrorCode, str] = {
     "code_expired": "This code has expired. Please request a new one.",
     "code_invalid": "This code is not valid. Please check it against your letter.",
+    # Only past the `code_max_tries` ceiling (a million): out of reach of any single source.
     "code_locked": "Too many wrong codes: this code no longer works. Please request a new one.",
     "code_used": "This code has already been used. Please request a new one if you need to.",
     "code_superseded": "A newer code was mailed to you: please use the code from your most recent letter.",
@@ -126,6 +131,14 @@ class EnrollmentService:
         # Told (number, "queued" | "no_match" | "letters_capped") after each well-formed request: for the audit
         # log only, never for anything the requester sees.
         self._observe = observe
+        self._guesses = GuessGuard(
+            store,
+            pair=Backoff(settings.guess_free_tries, settings.guess_first_delay_seconds,
+                         settings.guess_max_delay_seconds),
+            ip=Backoff(settings.guess_ip_free_tries, settings.guess_first_delay_seconds,
+                       settings.guess_max_delay_seconds),
+            window=settings.guess_window_seconds,
+        )
 
     # --- request a code ---------------------------------------------------------------------------------
 
@@ -193,10 +206,16 @@ class EnrollmentService:
 
     # --- activate ---------------------------------------------------------------------------------------
 
-    async def activate(self, number: str, code: str, password: str) -> Activation:
+    async def activate(self, number: str, code: str, password: str, *, ip: str) -> Activation:
+        """Open or recover the account of `number`. `ip` is the client's: checks are throttled per IP and per
+        (number, IP), so `RateLimited` (with `retry_after`) refuses a source that guessed too much, before any
+        lookup, while the same number from another connection is unaffected."""
         normalised = parse_number(number).value
         check_password(password)
         canonical = parse_code(code)
+        verdict = await self._guesses.admit(normalised, ip)
+        if not verdict.allowed:
+            raise RateLimited(verdict.retry_after, detail="code checks from this IP")
         hashes = [hash_code(self._secret_key, number=normalised, purpose=purpose, code=canonical)
                   for purpose in ("enrol", "recover")]
         async with self._db.transaction() as session:
@@ -204,7 +223,10 @@ class EnrollmentService:
             if wrong_code is None:
                 # Hash only once the code is good: argon2 costs ~0.1 s of CPU, not to be spent on wrong codes.
                 password_hash = await asyncio.to_thread(self._hash_password, password)
-                return await self._upsert_account(session, normalised, password_hash)
+                activation = await self._upsert_account(session, normalised, password_hash)
+        if wrong_code is None:
+            await self._guesses.succeeded(normalised, ip)
+            return activation
         # A wrong code is raised only after the transaction, so its try counter is committed.
         raise wrong_code
 
@@ -224,8 +246,8 @@ class EnrollmentService:
         )
         if presented is None:
             if current is None or current.expires_at <= now:
-                # No live code: count the guess anyway and lock at the same threshold, so the answers to five
-                # random codes do not reveal whether a code was mailed for this number (and so that it exists).
+                # No live code: count the guess anyway against the same ceiling, so the answers to random codes
+                # do not reveal whether a code was mailed for this number (and so that it exists).
                 window = self._settings.code_lifetime_days * 86400
                 misses = await self._store.incr(f"enrol:activate:{number}", window)
                 code: CodeErrorCode = "code_locked" if misses >= max_tries else "code_invalid"
@@ -237,7 +259,7 @@ class EnrollmentService:
                 .values(tries=SecurityCode.tries + 1).returning(SecurityCode.tries)
             )
             if tries is not None and tries >= max_tries:
-                # The last allowed wrong code already says "locked", so the citizen knows to ask for a new one.
+                # The ceiling: the last allowed wrong code already says "locked", so the citizen asks for a new one.
                 return _code_error("code_locked", f"code {current.id} locked after {tries} wrong tries")
             return _code_error("code_invalid", f"wrong code, try {tries} on code {current.id}")
         if presented.consumed_at is not None:

@@ -81,8 +81,8 @@ async def add_record(web: Env, record: dict[str, str]) -> None:
         session.add(RegistryRecord(**row.values()))
 
 
-async def csrf(web: Env, path: str = "/enroll") -> str:
-    page = await web.http.get(path)
+async def csrf(web: Env, path: str = "/enroll", *, http: httpx.AsyncClient | None = None) -> str:
+    page = await (http or web.http).get(path)
     assert page.status_code == 200, page.text
     return form_field(page.text, "csrf_token")
 
@@ -91,10 +91,22 @@ async def request_code(web: Env, fields: dict[str, str], path: str = "/enroll") 
     return await web.http.post(path, data={"csrf_token": await csrf(web, path), **fields})
 
 
-async def activate(web: Env, number: str, code: str, password: str = NEW_PASSWORD) -> httpx.Response:
-    token = await csrf(web, "/activate")
-    return await web.http.post("/activate", data={"csrf_token": token, "number": number, "code": code,
-                                                  "password": password})
+async def activate(web: Env, number: str, code: str, password: str = NEW_PASSWORD, *,
+                   http: httpx.AsyncClient | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    """Post the activation form from `http` (another browser, at another address) or the test's own client."""
+    client = http or web.http
+    token = await csrf(web, "/activate", http=client)
+    return await client.post("/activate", headers=headers, data={"csrf_token": token, "number": number,
+                                                                 "code": code, "password": password})
+
+
+@asynccontextmanager
+async def browser_at(web: Env, ip: str) -> AsyncIterator[httpx.AsyncClient]:
+    """Another person's browser: its own cookies, connecting from `ip` (the test's own client is 203.0.113.7)."""
+    transport = httpx.ASGITransport(app=web.app, client=(ip, 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=ISSUER, follow_redirects=False,
+                                 headers={"accept-language": "en"}) as http:
+        yield http
 
 
 async def outbox_codes(web: Env) -> list[tuple[str, str]]:

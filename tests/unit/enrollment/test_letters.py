@@ -54,7 +54,7 @@ async def test_export_writes_one_pdf_per_letter_and_a_batch_then_clears_the_code
     assert await statuses(db) == [("sent", None)]
     assert await export_letters(db, out, settings=rig.settings, clock=rig.clock) == 0  # nothing left to send
     # The letter's code still works after export: only the plain copy in the database is gone.
-    await rig.service.activate(NUMBER, code, PASSWORD)
+    await rig.service.activate(NUMBER, code, PASSWORD, ip="192.0.2.1")
 
 
 async def test_superseded_and_used_codes_are_cancelled_not_printed(db: Database, tmp_path: Path) -> None:
@@ -62,7 +62,7 @@ async def test_superseded_and_used_codes_are_cancelled_not_printed(db: Database,
     rig = Rig(db)
     await rig.service.request_code(form(), "192.0.2.1")
     await rig.service.request_code(form(), "192.0.2.1")  # supersedes the first
-    await rig.service.activate(NUMBER, await rig.mailed_code(), PASSWORD)  # uses the second
+    await rig.service.activate(NUMBER, await rig.mailed_code(), PASSWORD, ip="192.0.2.1")  # uses the second
     assert await export_letters(db, tmp_path, settings=rig.settings, clock=rig.clock) == 0
     assert await statuses(db) == [("cancelled", None), ("cancelled", None)]
     assert not any(name.endswith(".pdf") for name in os.listdir(tmp_path))

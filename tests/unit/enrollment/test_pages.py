@@ -14,10 +14,12 @@ from sqlalchemy import func, select
 from idp.accounts.models import Account
 from idp.enrollment.demo import DEMO_CHILD, DEMO_CITIZEN, DEMO_PARENT
 from idp.enrollment.models import OutboxLetter
+from idp.enrollment.security_code import generate_code
 from tests.conftest import BACKENDS, Env
 from tests.unit.enrollment.pages import (
     NEW_PASSWORD,
     activate,
+    browser_at,
     csrf,
     errors_of,
     expire_codes,
@@ -29,6 +31,10 @@ from tests.unit.enrollment.pages import (
 )
 
 NIR = DEMO_CITIZEN["number"]
+CODE_INVALID = ("This code is not valid. Please check it against your letter. Type the code exactly as printed in "
+                "your letter. After several wrong codes, you will have to wait a few minutes between tries.")
+WAIT_MESSAGE = ("Too many codes were tried from this connection. Wait 1 minute(s), then try again. "
+                "Waiting does not cancel the code in your letter.")
 
 Factory = Callable[..., AbstractAsyncContextManager[Env]]
 
@@ -212,18 +218,37 @@ async def test_expired_code(web: Env) -> None:
     assert 'href="/recover"' in response.text
 
 
-async def test_code_tried_five_times_wrongly_is_locked(web: Env) -> None:
+
+
+async def test_a_stranger_cannot_lock_a_citizens_code(web: Env) -> None:
     await request_code(web, typed_request(DEMO_CITIZEN))
     code = await latest_code(web, NIR)
-    wrong = "0000-0000-0000-0"
-    messages = [errors_of((await activate(web, NIR, wrong)).text)[0] for _ in range(5)]
-    assert messages[:4] == ["This code is not valid. Please check it against your letter. Type the code exactly as "
-                            "printed in your letter. After 5 wrong codes it stops working."] * 4
-    assert messages[4].startswith("Too many wrong codes: this code no longer works. Please request a new one.")
-    response = await activate(web, NIR, code)  # even the right code is refused now
-    assert response.status_code == 400
-    assert errors_of(response.text)[0].startswith("Too many wrong codes: this code no longer works.")
-    assert await web.container.accounts.by_username(NIR) is None
+    # The attacker, at 203.0.113.7 (the test's own client), knows the number and guesses well-formed codes.
+    statuses, messages = [], []
+    for _ in range(20):
+        response = await activate(web, NIR, generate_code())
+        statuses.append(response.status_code)
+        messages.append(errors_of(response.text)[0])
+    # Five wrong codes say so; then this connection must wait (15 s first), and nothing more is checked.
+    assert statuses == [400] * 5 + [429] * 15
+    assert messages[:5] == [CODE_INVALID] * 5
+    assert messages[5:] == [WAIT_MESSAGE] * 15
+    # The citizen, from their own connection, activates with the code from the letter and is signed in.
+    async with browser_at(web, "192.0.2.10") as citizen:
+        signed_in = await activate(web, NIR, code, http=citizen)
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/activate/done"
+        done = await citizen.get("/activate/done")
+        assert "You are signed in as Jean Michel Dupont-Lefèvre." in done.text
+    # The attacker's next guess is still refused, with Retry-After and the wait in words, in either language.
+    refused = await activate(web, NIR, generate_code())
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["retry-after"]) <= 15
+    assert errors_of(refused.text) == [WAIT_MESSAGE]
+    french = await activate(web, NIR, generate_code(), headers={"accept-language": "fr"})
+    assert french.status_code == 429 and "retry-after" in french.headers
+    assert errors_of(french.text) == [
+        "Trop de codes ont été essayés depuis cette connexion. Attendez 1 minute(s), puis réessayez. "
+        "Attendre n'annule pas le code de votre courrier."]
 
 
 async def test_code_reused_after_activation(web: Env) -> None:
@@ -261,12 +286,13 @@ async def test_activation_fields_are_all_checked_at_once(web: Env) -> None:
 
 
 async def test_wrong_codes_are_limited_per_ip(web_factory: Factory) -> None:
-    async with web_factory(MANDAT_ENROLLMENT_IP_MAX_REQUESTS="2") as web:
+    async with web_factory(MANDAT_ENROLLMENT_GUESS_IP_FREE_TRIES="2") as web:
         for number in (NIR, DEMO_PARENT["number"]):
             assert (await activate(web, number, "0000-0000-0000-0")).status_code == 400
-        refused = await activate(web, DEMO_CITIZEN["number"], "0000-0000-0000-0")
+        refused = await activate(web, DEMO_CHILD["number"], "0000-0000-0000-0")
         assert refused.status_code == 429
-        assert errors_of(refused.text) == ["Too many wrong codes from this connection. Wait an hour, then try again."]
+        assert 0 < int(refused.headers["retry-after"]) <= 15
+        assert errors_of(refused.text) == [WAIT_MESSAGE]
 
 
 async def test_login_page_links_to_recovery(web: Env) -> None:

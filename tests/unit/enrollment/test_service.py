@@ -20,6 +20,8 @@ from tests.unit.enrollment.conftest import CITIZEN, SECRET, Clock, add_record
 
 NUMBER = "LEFE90551712"
 PASSWORD = "Le chat dort sur le radiateur"
+IP = "192.0.2.1"
+ATTACKER = "198.51.100.66"
 
 
 def form(**overrides: str) -> CodeRequest:
@@ -149,7 +151,7 @@ async def test_letters_per_number_cap_is_silent(rig: Rig) -> None:
 async def test_activation_creates_a_citizen_account_with_verified_claims(rig: Rig) -> None:
     await rig.service.request_code(form(), "192.0.2.1")
     code = await rig.mailed_code()
-    activation = await rig.service.activate("lefe-9055-1712", code.lower(), PASSWORD)
+    activation = await rig.service.activate("lefe-9055-1712", code.lower(), PASSWORD, ip=IP)
     account = activation.account
     assert not activation.recovered
     assert (account.username, account.kind, account.national_id) == (NUMBER, "citizen", NUMBER)
@@ -169,16 +171,16 @@ async def test_qualified_record_gives_qual_status(db: Database) -> None:
     await add_record(db, qualified="true")
     rig = Rig(db)
     await rig.service.request_code(form(), "192.0.2.1")
-    activation = await rig.service.activate(NUMBER, await rig.mailed_code(), PASSWORD)
+    activation = await rig.service.activate(NUMBER, await rig.mailed_code(), PASSWORD, ip=IP)
     assert (activation.account.identity or {})["identity_status"] == "QUAL"
 
 
 async def test_reused_code_after_activation(rig: Rig) -> None:
     await rig.service.request_code(form(), "192.0.2.1")
     code = await rig.mailed_code()
-    await rig.service.activate(NUMBER, code, PASSWORD)
+    await rig.service.activate(NUMBER, code, PASSWORD, ip=IP)
     with pytest.raises(CodeError) as caught:
-        await rig.service.activate(NUMBER, code, PASSWORD + "!")
+        await rig.service.activate(NUMBER, code, PASSWORD + "!", ip=IP)
     assert caught.value.code == "code_used"
 
 
@@ -188,9 +190,9 @@ async def test_superseded_code(rig: Rig) -> None:
     await rig.service.request_code(form(), "192.0.2.1")
     second = await rig.mailed_code()
     with pytest.raises(CodeError) as caught:
-        await rig.service.activate(NUMBER, first, PASSWORD)
+        await rig.service.activate(NUMBER, first, PASSWORD, ip=IP)
     assert caught.value.code == "code_superseded"
-    await rig.service.activate(NUMBER, second, PASSWORD)
+    await rig.service.activate(NUMBER, second, PASSWORD, ip=IP)
 
 
 async def test_expired_code(rig: Rig) -> None:
@@ -198,28 +200,81 @@ async def test_expired_code(rig: Rig) -> None:
     code = await rig.mailed_code()
     rig.clock.now += timedelta(days=90)
     with pytest.raises(CodeError) as caught:
-        await rig.service.activate(NUMBER, code, PASSWORD)
+        await rig.service.activate(NUMBER, code, PASSWORD, ip=IP)
     assert caught.value.code == "code_expired"
 
 
-async def test_five_wrong_codes_lock_the_code(rig: Rig) -> None:
+async def test_wrong_codes_slow_their_source_and_never_lock_the_code(rig: Rig) -> None:
     from idp.enrollment.security_code import generate_code
 
-    await rig.service.request_code(form(), "192.0.2.1")
+    await rig.service.request_code(form(), IP)
     right = await rig.mailed_code()
     errors = []
-    for _ in range(5):
-        with pytest.raises(CodeError) as caught:
-            await rig.service.activate(NUMBER, generate_code(), PASSWORD)
-        errors.append(caught.value.code)
-    assert errors == ["code_invalid"] * 4 + ["code_locked"]
-    with pytest.raises(CodeError) as caught:
-        await rig.service.activate(NUMBER, right, PASSWORD)  # even the right code, once locked
-    assert caught.value.code == "code_locked"
+    for _ in range(8):
+        try:
+            await rig.service.activate(NUMBER, generate_code(), PASSWORD, ip=ATTACKER)
+        except CodeError as error:
+            errors.append(error.code)
+        except RateLimited as error:
+            errors.append(f"wait {error.retry_after}")
+    # Five checks for one number from one connection, then a wait (15 s first); refusals are not checked.
+    assert errors == ["code_invalid"] * 5 + ["wait 15"] * 3
     assert [c.tries for c in await rig.codes()] == [5]
+    # The owner, from their own connection, is not slowed and the code still works.
+    activation = await rig.service.activate(NUMBER, right, PASSWORD, ip=IP)
+    assert not activation.recovered
+
+
+async def test_the_right_code_is_refused_only_past_the_ceiling(db: Database) -> None:
+    from idp.enrollment.security_code import generate_code
+
+    await add_record(db)
+    rig = Rig(db, code_max_tries=3, guess_free_tries=100, guess_ip_free_tries=100)
+    await rig.service.request_code(form(), IP)
+    right = await rig.mailed_code()
+    errors = []
+    for ip in ("198.51.100.1", "198.51.100.2", "198.51.100.3"):  # a botnet: every source is fresh
+        with pytest.raises(CodeError) as caught:
+            await rig.service.activate(NUMBER, generate_code(), PASSWORD, ip=ip)
+        errors.append(caught.value.code)
+    assert errors == ["code_invalid", "code_invalid", "code_locked"]
+    with pytest.raises(CodeError) as caught:
+        await rig.service.activate(NUMBER, right, PASSWORD, ip=IP)  # even the right code, past the ceiling
+    assert caught.value.code == "code_locked"
     # A new code starts afresh.
-    await rig.service.request_code(form(), "192.0.2.1")
-    await rig.service.activate(NUMBER, await rig.mailed_code(), PASSWORD)
+    await rig.service.request_code(form(), IP)
+    await rig.service.activate(NUMBER, await rig.mailed_code(), PASSWORD, ip=IP)
+
+
+def test_the_default_ceiling_is_out_of_reach_and_safe() -> None:
+    from idp.enrollment.security_code import CODE_BITS
+
+    settings = EnrollmentSettings()
+    assert settings.code_max_tries == 1_000_000
+    assert settings.code_max_tries / 2**CODE_BITS < 1e-12
+    # One address that keeps guessing, over the whole life of a code, stays far below the ceiling.
+    from idp.enrollment.guessing import Backoff
+
+    backoff = Backoff(settings.guess_ip_free_tries, settings.guess_first_delay_seconds,
+                      settings.guess_max_delay_seconds)
+    per_window, waited = settings.guess_ip_free_tries + 1, 0.0
+    while waited + backoff.delay_before(per_window + 1) <= settings.guess_window_seconds:
+        per_window += 1
+        waited += backoff.delay_before(per_window)
+    lifetime = settings.code_lifetime_days * 86400 / settings.guess_window_seconds * per_window
+    assert lifetime < settings.code_max_tries / 10, lifetime
+
+
+async def test_a_typo_or_a_weak_password_is_refused_without_taking_a_check(rig: Rig) -> None:
+    await rig.service.request_code(form(), IP)
+    code = await rig.mailed_code()
+    typo = code[:-1] + ("0" if code[-1] != "0" else "1")
+    for _ in range(10):
+        with pytest.raises(CodeError):
+            await rig.service.activate(NUMBER, typo, PASSWORD, ip=IP)
+        with pytest.raises(PasswordRejected):
+            await rig.service.activate(NUMBER, code, "short", ip=IP)
+    await rig.service.activate(NUMBER, code, PASSWORD, ip=IP)
 
 
 async def test_mistyped_check_symbol_costs_no_try(rig: Rig) -> None:
@@ -227,7 +282,7 @@ async def test_mistyped_check_symbol_costs_no_try(rig: Rig) -> None:
     code = await rig.mailed_code()
     typo = code[:-1] + ("0" if code[-1] != "0" else "1")
     with pytest.raises(CodeError) as caught:
-        await rig.service.activate(NUMBER, typo, PASSWORD)
+        await rig.service.activate(NUMBER, typo, PASSWORD, ip=IP)
     assert caught.value.code == "code_invalid"
     assert [c.tries for c in await rig.codes()] == [0]
 
@@ -237,9 +292,9 @@ async def test_weak_password_is_refused_before_the_code_is_used(rig: Rig) -> Non
     code = await rig.mailed_code()
     for password, reason in (("short", "password_too_short"), ("motdepasse123", "password_common")):
         with pytest.raises(PasswordRejected) as caught:
-            await rig.service.activate(NUMBER, code, password)
+            await rig.service.activate(NUMBER, code, password, ip=IP)
         assert caught.value.code == reason
-    await rig.service.activate(NUMBER, code, PASSWORD)
+    await rig.service.activate(NUMBER, code, PASSWORD, ip=IP)
 
 
 async def test_code_for_another_number_is_invalid(rig: Rig, db: Database) -> None:
@@ -250,16 +305,16 @@ async def test_code_for_another_number_is_invalid(rig: Rig, db: Database) -> Non
     other_code = (await rig.letters())[0].code_text
     assert other_code is not None
     with pytest.raises(CodeError) as caught:
-        await rig.service.activate(NUMBER, other_code, PASSWORD)
+        await rig.service.activate(NUMBER, other_code, PASSWORD, ip=IP)
     assert caught.value.code == "code_invalid"
 
 
 async def test_recovery_replaces_the_password_and_flags_it(rig: Rig) -> None:
     await rig.service.request_code(form(), "192.0.2.1")
-    await rig.service.activate(NUMBER, await rig.mailed_code(), PASSWORD)
+    await rig.service.activate(NUMBER, await rig.mailed_code(), PASSWORD, ip=IP)
     await rig.service.request_code(form(), "192.0.2.1")
     assert (await rig.letters())[-1].purpose == "recover"
-    activation = await rig.service.activate(NUMBER, await rig.mailed_code(), "Une toute nouvelle phrase secrète")
+    activation = await rig.service.activate(NUMBER, await rig.mailed_code(), "Une toute nouvelle phrase secrète", ip=IP)
     assert activation.recovered
     async with rig.db.session() as session:
         accounts = list(await session.scalars(select(Account)))
@@ -280,15 +335,32 @@ def test_short_secret_key_is_refused(db: Database) -> None:
 async def test_wrong_codes_for_a_number_without_code_answer_the_same(rig: Rig) -> None:
     from idp.enrollment.security_code import generate_code
 
-    async def five_guesses(number: str) -> list[str]:
+    async def six_guesses(number: str) -> list[str]:
         errors = []
-        for _ in range(5):
-            with pytest.raises(CodeError) as caught:
-                await rig.service.activate(number, generate_code(), PASSWORD)
+        for _ in range(6):
+            with pytest.raises((CodeError, RateLimited)) as caught:
+                await rig.service.activate(number, generate_code(), PASSWORD, ip=IP)
             errors.append(caught.value.code)
         return errors
 
     await rig.service.request_code(form(), "192.0.2.1")
-    with_code = await five_guesses(NUMBER)
-    without_code = await five_guesses("2 95 10 99 126 111 93")  # never mailed, not even in the registry
-    assert with_code == without_code == ["code_invalid"] * 4 + ["code_locked"]
+    with_code = await six_guesses(NUMBER)
+    without_code = await six_guesses("2 95 10 99 126 111 93")  # never mailed, not even in the registry
+    assert with_code == without_code == ["code_invalid"] * 5 + ["rate_limited"]
+
+
+async def test_wrong_codes_for_a_number_without_code_reach_the_same_ceiling(db: Database) -> None:
+    from idp.enrollment.security_code import generate_code
+
+    await add_record(db)
+    rig = Rig(db, code_max_tries=3, guess_free_tries=100, guess_ip_free_tries=100)
+    await rig.service.request_code(form(), IP)
+    answers = []
+    for number in (NUMBER, "2 95 10 99 126 111 93"):
+        codes = []
+        for _ in range(4):
+            with pytest.raises(CodeError) as caught:
+                await rig.service.activate(number, generate_code(), PASSWORD, ip=IP)
+            codes.append(caught.value.code)
+        answers.append(codes)
+    assert answers[0] == answers[1] == ["code_invalid"] * 2 + ["code_locked"] * 2
