@@ -90,3 +90,12 @@ async def check_accessibility(page: Any) -> None:
         "'wcag21aa']}})")
     violations = [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in result["violations"]]
     assert not violations, f"axe violations on {page.url}: {violations}"
+
+
+async def open_other_ways(page: Any) -> None:
+    """Open the sign-in page's "Other ways to sign in" disclosure (closed by default) as a person would: a click
+    on its summary. Methods inside it are hidden until then."""
+    others = page.locator("details.signin-others")
+    if not await others.evaluate("details => details.open"):
+        await others.locator("summary").click()
+    assert await others.evaluate("details => details.open")

@@ -142,7 +142,8 @@ async def card_idp(live_idp_factory: Callable[..., Any], pki: GeneratedPki, *, r
         await import_directory(idp.container.db, pki.out_dir / "directory.txt", False)
         created = await idp.container.clients.register(
             client_id="rp", name="Portail professionnel", redirect_uris=redirect_uris or [REDIRECT],
-            post_logout_redirect_uris=[], scopes=PSC_CLIENT_SCOPES)
+            post_logout_redirect_uris=[], scopes=PSC_CLIENT_SCOPES,
+            audiences=["professional"])
         assert created.secret
         async with httpx.AsyncClient(base_url=idp.issuer, timeout=10) as http:
             yield CardIdP(idp, http, ("rp", created.secret))

@@ -39,6 +39,10 @@ from tests.fixtures.webauthn import HERE
 
 pytestmark = [pytest.mark.browser]
 
+# The level of the sign-in that binds each key: eidas3, so that only the key and its attestation grade it here
+# (the cap by the binding sign-in is checked in tests/unit/passkeys/test_policy.py and on the account pages).
+BOUND_AT = "eidas3"
+
 
 @pytest.fixture(autouse=True)
 def _needs_chromium() -> None:
@@ -93,7 +97,7 @@ async def test_register_then_sign_in_username_first_and_discoverable(
         key = await add_virtual_authenticator(page)
         options, ceremony = await service.begin_registration(account, require_uv=True)
         credential = await service.finish_registration(account, ceremony, _json(await create_credential(page, options)),
-                                                       "Clé de test")
+                                                       "Clé de test", bound_at=BOUND_AT)
         assert credential.acr == "eidas2"
 
         options, ceremony = await service.begin_authentication(account, require_uv=True)
@@ -114,7 +118,8 @@ async def test_excluded_key_cannot_register_twice(origin: str, db: Database, acc
         page = await open_page(browser, origin + "/")
         await add_virtual_authenticator(page)
         options, ceremony = await service.begin_registration(account, require_uv=True)
-        await service.finish_registration(account, ceremony, _json(await create_credential(page, options)), "A")
+        await service.finish_registration(account, ceremony, _json(await create_credential(page, options)), "A",
+                                          bound_at=BOUND_AT)
         options, _ = await service.begin_registration(account, require_uv=True)
         with pytest.raises(BrowserRefused) as excinfo:
             await create_credential(page, options)
@@ -127,7 +132,8 @@ async def test_unverified_user_cannot_complete_a_uv_sign_in(origin: str, db: Dat
         page = await open_page(browser, origin + "/")
         key = await add_virtual_authenticator(page)
         options, ceremony = await service.begin_registration(account, require_uv=True)
-        await service.finish_registration(account, ceremony, _json(await create_credential(page, options)), "A")
+        await service.finish_registration(account, ceremony, _json(await create_credential(page, options)), "A",
+                                          bound_at=BOUND_AT)
         await key.set_user_verified(False)
         options, ceremony = await service.begin_authentication(account, require_uv=True)
         with pytest.raises(BrowserRefused) as excinfo:
@@ -152,7 +158,7 @@ async def test_attested_key_without_configured_roots_stays_eidas2(
         await add_virtual_authenticator(page)
         options, ceremony = await service.begin_registration(account, require_uv=True, attestation=True)
         credential = await service.finish_registration(
-            account, ceremony, _json(await create_credential(page, options)), "Clé"
+            account, ceremony, _json(await create_credential(page, options)), "Clé", bound_at=BOUND_AT
         )
         assert (credential.acr, credential.aaguid, credential.attestation_fmt) == ("eidas2", VIRTUAL_AAGUID, "packed")
         options, ceremony = await service.begin_authentication(account, require_uv=True)
@@ -174,7 +180,7 @@ async def test_attestation_not_chaining_to_the_configured_root_is_refused(
         options, ceremony = await service.begin_registration(account, require_uv=True, require_allow_listed=True)
         response = _json(await create_credential(page, options))
         with pytest.raises(PasskeyError) as excinfo:
-            await service.finish_registration(account, ceremony, response, "Clé")
+            await service.finish_registration(account, ceremony, response, "Clé", bound_at=BOUND_AT)
         assert excinfo.value.code == "attestation_untrusted"
 
 

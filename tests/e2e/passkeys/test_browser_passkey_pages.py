@@ -18,12 +18,16 @@ from sqlalchemy import select
 from idp.audit import AuditEvent
 from idp.demo.portal import create_portal
 from tests.conftest import PASSWORD, free_port
-from tests.e2e.conftest import check_accessibility, serve
+from tests.e2e.conftest import check_accessibility, open_other_ways, serve
 from tests.e2e.passkeys.browser import add_virtual_authenticator
 
 pytestmark = pytest.mark.browser
 
 SIGN_IN_WITH_KEY = "Se connecter avec une clé de sécurité ou une clé d'accès"
+# A key added from a password-only session is bound at eidas1: it does not count as a second factor.
+ADDED_ONE_FACTOR = ("Votre clé de sécurité a été ajoutée. Comme elle l'a été après une connexion par mot de passe "
+                    "seul, elle ne compte pas comme second facteur.")
+NOT_SECOND_FACTOR = "Non : elle a été ajoutée après une connexion par mot de passe seul"
 
 
 @asynccontextmanager
@@ -67,7 +71,7 @@ async def register_key(page: Page, issuer: str, name: str) -> None:
     await page.wait_for_url(f"{issuer}/account/passkeys/new")
     await page.get_by_label("Nom de la clé").fill(name)
     await page.get_by_role("button", name="Ajouter cette clé").click()
-    await page.wait_for_url(f"{issuer}/account?done=registered")
+    await page.wait_for_url(f"{issuer}/account?done=registered_one_factor")
 
 
 async def tags(idp: Any) -> list[str]:
@@ -88,7 +92,8 @@ async def test_register_then_passwordless_through_the_portal_then_remove(live_id
                 if message.type == "error" and "Failed to load resource" not in message.text else None)
         page.on("pageerror", lambda error: errors.append(str(error)))
 
-        # 1. Password sign-in on /account, then register a passkey with a chosen name.
+        # 1. Password sign-in on /account, then register a passkey with a chosen name: bound from a password-only
+        #    session, it is graded eidas1 and the page says it does not count as a second factor.
         await password_sign_in_on_account(page, idp.issuer, "alice")
         await axe_on(browser, context, f"{idp.issuer}/account")
         key = await add_virtual_authenticator(page)
@@ -96,28 +101,31 @@ async def test_register_then_passwordless_through_the_portal_then_remove(live_id
         await axe_on(browser, context, f"{idp.issuer}/account/passkeys/new")
         await page.get_by_label("Nom de la clé").fill("Clé bleue")
         await page.get_by_role("button", name="Ajouter cette clé").click()
-        await page.wait_for_url(f"{idp.issuer}/account?done=registered")
-        assert await page.get_by_role("status").inner_text() == "Votre clé de sécurité a été ajoutée."
+        await page.wait_for_url(f"{idp.issuer}/account?done=registered_one_factor")
+        assert await page.get_by_role("status").inner_text() == ADDED_ONE_FACTOR
         card = page.locator("li.card", has=page.get_by_role("heading", name="Clé bleue"))
         assert "Jamais" in await card.inner_text()  # never used yet
+        assert NOT_SECOND_FACTOR in await card.inner_text()
         assert len(await key.credentials()) == 1
-        await axe_on(browser, context, f"{idp.issuer}/account?done=registered")
+        await axe_on(browser, context, f"{idp.issuer}/account?done=registered_one_factor")
 
         # 2. Sign out of Mandat.
         await page.get_by_role("button", name="Se déconnecter").click()
         await page.wait_for_url(f"{idp.issuer}/account/login")
 
-        # 3. Passwordless through the portal: no username, the discoverable passkey answers.
+        # 3. Passwordless through the portal: no username, the discoverable passkey (under "other ways" for a
+        #    citizen client) answers. The key was bound at eidas1, so the sign-in is eidas1 and never "mfa".
         await page.goto(f"{portal_url}/")
         await page.get_by_role("link", name="Se connecter avec Mandat").click()
         await page.wait_for_url(f"{idp.issuer}/interaction/*")
         await axe_on(browser, context, page.url)
+        await open_other_ways(page)
         await page.get_by_role("button", name=SIGN_IN_WITH_KEY).click()
         await page.get_by_role("button", name="Autoriser").click()
         await page.wait_for_url(f"{portal_url}/claims")
         id_claims = json.loads(await page.locator("#id-token-claims").inner_text())
         assert "hwk" in id_claims["amr"] and "pwd" not in id_claims["amr"]
-        assert id_claims["amr"] == ["hwk", "user", "mfa"] and id_claims.get("acr", "eidas2") == "eidas2"
+        assert id_claims["amr"] == ["hwk", "user"] and id_claims.get("acr", "eidas1") == "eidas1"
 
         # 4. Sign out through the portal (RP-initiated logout ends the passkey session), then on /account the
         #    key shows its use; remove it (the account keeps its password, so no last-key warning).
@@ -136,6 +144,7 @@ async def test_register_then_passwordless_through_the_portal_then_remove(live_id
         await page.goto(f"{portal_url}/")
         await page.get_by_role("link", name="Se connecter avec Mandat").click()
         await page.wait_for_url(f"{idp.issuer}/interaction/*")
+        await open_other_ways(page)
         await page.get_by_role("button", name=SIGN_IN_WITH_KEY).click()
         alert = page.locator("[data-passkey-error]")
         await alert.wait_for(state="visible")
@@ -170,6 +179,7 @@ async def test_professional_key_without_user_verification_is_refused_on_the_page
         await page.get_by_role("link", name="Se connecter avec Mandat").click()
         await page.wait_for_url(f"{idp.issuer}/interaction/*")
         await page.get_by_label("Identifiant ou numéro d'assurance maladie").fill("dr.martin")
+        await open_other_ways(page)
         await page.get_by_role("button", name=SIGN_IN_WITH_KEY).click()
         alert = page.get_by_role("alert")
         await alert.wait_for(state="visible")
