@@ -6,8 +6,9 @@ session bind a key as a second factor for a few minutes (`idp.oidc.assurance.act
 first revokes the old credentials: grants and refresh tokens, SSO sessions, passkeys (the service has already
 replaced the password).
 
-Wrong codes are counted per code by the service (locked at 5); here we also count them per client IP, so one
-address cannot spread guesses over many numbers.
+Code checks are throttled by the service per client IP and per (number, IP), with an exponential backoff
+(`idp.enrollment.guessing`), never by locking the mailed code: a source that guessed too much gets 429 with
+Retry-After and the wait in words, while the citizen on their own connection can still activate.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from idp.enrollment.errors import CodeError, EnrollmentError, FieldError
+from idp.enrollment.errors import EnrollmentError, RateLimited
 from idp.enrollment.forms import ActivationForm, PageError, error_for
-from idp.enrollment.http import form_expired, service_of, settings_of, translate_errors
+from idp.enrollment.http import form_expired, service_of, translate_errors
 from idp.enrollment.passwords import MAX_LENGTH, MIN_LENGTH, strength_hint
 from idp.enrollment.recovery import revoke_credentials
 from idp.http.oauth_io import SESSION_COOKIE, client_ip
@@ -53,10 +54,6 @@ async def activate_page(request: Request) -> Response:
     return _form(request, number=request.query_params.get("number", "")[:40])
 
 
-def _ip_key(ip: str) -> str:
-    return f"enrol:activate-ip:{ip}"
-
-
 async def activate_submit(request: Request) -> Response:
     container = container_of(request)
     locale = locale_of(request)
@@ -68,17 +65,17 @@ async def activate_submit(request: Request) -> Response:
     if missing:
         return _form(request, number=typed.number, errors=missing, status=400)
     ip = client_ip(request)
-    settings = settings_of(request)
-    failures = await container.store.get(_ip_key(ip))
-    if failures is not None and int(failures) >= settings.ip_max_requests:
-        container.audit.record("enrollment:activation:rate_limited", ip=ip)
-        return _form(request, number=typed.number, status=429, errors=[PageError(
-            "", "Too many wrong codes from this connection. Wait an hour, then try again.", {})])
     try:
-        activation = await service_of(request).activate(typed.number, typed.code, typed.password)
+        activation = await service_of(request).activate(typed.number, typed.code, typed.password, ip=ip)
+    except RateLimited as error:
+        container.audit.record("enrollment:activation:rate_limited", ip=ip, retry_after=error.retry_after)
+        minutes = max(1, (int(error.retry_after) + 59) // 60)
+        response = _form(request, number=typed.number, status=429, errors=[PageError(
+            "", "Too many codes were tried from this connection. Wait {minutes} minute(s), then try again.",
+            {"minutes": minutes}, next_step="Waiting does not cancel the code in your letter.")])
+        response.headers["retry-after"] = str(max(1, int(error.retry_after)))
+        return response
     except EnrollmentError as error:
-        if isinstance(error, CodeError | FieldError):
-            await container.store.incr(_ip_key(ip), settings.ip_window_seconds)
         container.audit.record("enrollment:activation:failed", ip=ip, code=error.code, detail=error.detail or None)
         strength = strength_hint(typed.password).level if error.code.startswith("password_") else None
         return _form(request, number=typed.number, errors=[error_for(error)], status=400, strength=strength)

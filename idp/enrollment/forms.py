@@ -33,7 +33,8 @@ _FIELD_MESSAGES: dict[tuple[str, str], str] = {
 
 # What to do after each code error (shown under the message, with a link to request a new code).
 CODE_NEXT_STEPS = {
-    "code_invalid": "Type the code exactly as printed in your letter. After 5 wrong codes it stops working.",
+    "code_invalid": "Type the code exactly as printed in your letter. After several wrong codes, you will have to "
+    "wait a few minutes between tries.",
     "code_expired": "Request a new code: a new letter will be mailed to you.",
     "code_locked": "Request a new code: a new letter will be mailed to you.",
     "code_used": "If you already activated your account, sign in. If you lost your password, request a new code.",
