@@ -55,7 +55,7 @@ SIGN_IN, STEP_UP = "sign_in", "step_up"
 
 PASSKEY = SignInMethod(
     name="passkey", template="passkeys/login_method.html", max_acr=EIDAS3, audiences=frozenset(AUDIENCES),
-    order=30, context={"account_template": "passkeys/account_login_method.html"})
+    order=15, context={"account_template": "passkeys/account_login_method.html"})
 
 
 def domain(container: Container) -> Domain | None:

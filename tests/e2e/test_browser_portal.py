@@ -37,7 +37,7 @@ async def test_portal_login_consent_claims_in_chromium(live_idp_factory: Any, br
             await check_accessibility(page)
             await page.get_by_label("Identifiant ou numéro d'assurance maladie").fill("alice")
             await page.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
-            await page.get_by_role("button", name="Me connecter avec mon mot de passe").click()
+            await page.get_by_role("button", name="Se connecter avec mon mot de passe").click()
             await page.wait_for_selector("text=Partager vos informations avec Portail patient ?")
             await check_accessibility(page)
             await page.get_by_role("button", name="Autoriser").click()

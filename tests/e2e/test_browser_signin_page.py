@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 CITIZEN_CLIENT, PRO_CLIENT = "portail-patient", "portail-pro"
 TEXTS = {
     "fr": {"h1": "Se connecter", "others": "Autres moyens de vous connecter",
-           "password_button": "Me connecter avec mon mot de passe",
+           "password_button": "Se connecter avec mon mot de passe",
            "key_button": "Se connecter avec une clé de sécurité ou une clé d'accès",
            "card_button": "Se connecter avec ma carte CPS", "card_help": "Un problème avec votre carte ?",
            "step_up": "Après votre mot de passe, vous confirmerez avec votre clé de sécurité : Portail patient "
