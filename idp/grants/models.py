@@ -27,6 +27,9 @@ class GrantRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     revoked_reason: Mapped[str | None] = mapped_column(String(60), default=None)
+    # Acting under a delegation: `account_id` is the actor (who signed in), `principal_id` whom they act for.
+    delegation_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    principal_id: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class RefreshTokenRecord(Base):
@@ -44,3 +47,4 @@ class RefreshTokenRecord(Base):
 Index("ix_refresh_tokens_grant", RefreshTokenRecord.grant_id)
 Index("ix_grants_account", GrantRecord.account_id)
 Index("ix_grants_sid", GrantRecord.sid)
+Index("ix_grants_delegation", GrantRecord.delegation_id)

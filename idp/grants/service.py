@@ -28,7 +28,8 @@ def to_grant(record: GrantRecord) -> Grant:
     return Grant(id=record.id, client_id=record.client_id, account_id=record.account_id,
                  scopes=tuple(record.scope.split()), acr=record.acr, amr=tuple(record.amr),
                  auth_time=record.auth_time, sid=record.sid, expires_at=_ts(record.expires_at),
-                 revoked=record.revoked_at is not None, claims=record.claims)
+                 revoked=record.revoked_at is not None, claims=record.claims,
+                 delegation_id=record.delegation_id, principal_id=record.principal_id)
 
 
 async def _token_with_grant(session: AsyncSession, token_hash: str, status: str | None) -> RefreshOutcome:
@@ -53,7 +54,8 @@ class SqlGrantStore:
             session.add(GrantRecord(id=grant.id, client_id=grant.client_id, account_id=grant.account_id,
                                     scope=" ".join(grant.scopes), claims=grant.claims, sid=grant.sid,
                                     acr=grant.acr, amr=list(grant.amr), auth_time=grant.auth_time,
-                                    expires_at=_dt(grant.expires_at)))
+                                    expires_at=_dt(grant.expires_at), delegation_id=grant.delegation_id,
+                                    principal_id=grant.principal_id))
             if refresh_token_hash is not None:
                 await session.flush()
                 session.add(RefreshTokenRecord(token_hash=refresh_token_hash, grant_id=grant.id,
