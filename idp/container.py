@@ -105,7 +105,8 @@ def build_container(settings: Settings, *, store: EphemeralStore | None = None) 
     clients = ClientRegistry(db, derive_key(secret, "client-secret"), cache_seconds=settings.client_cache_seconds)
     grants = SqlGrantStore(db)
     passwords = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
-                          parallelism=settings.argon2_parallelism)
+                          parallelism=settings.argon2_parallelism, workers=settings.password_hash_workers or None,
+                          queue=settings.password_hash_queue, max_wait=settings.password_hash_max_wait_ms / 1000)
     accounts = AccountService(db, passwords, BruteForceGuard(
         store, max_failures=settings.login_max_failures, ip_max_failures=settings.login_ip_max_failures))
     config = ProviderConfig(

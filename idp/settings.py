@@ -153,9 +153,35 @@ class Settings:
     login_ip_max_failures: int = _env(
         "MANDAT_LOGIN_IP_MAX_FAILURES", "50", doc="Failed logins per IP per 15 minutes before refusing."
     )
-    argon2_time_cost: int = _env("MANDAT_ARGON2_TIME_COST", "3", doc="argon2id passes (RFC 9106).")
-    argon2_memory_kib: int = _env("MANDAT_ARGON2_MEMORY_KIB", "65536", doc="argon2id memory in KiB.")
-    argon2_parallelism: int = _env("MANDAT_ARGON2_PARALLELISM", "4", doc="argon2id lanes.")
+    # Password hashing: argon2id at OWASP's first recommended configuration (Password Storage Cheat Sheet:
+    # m=19 MiB, t=2, p=1; it lists m=46 MiB/t=1 and m=12 MiB/t=3 as equivalent). RFC 9106 §4 asks for the most
+    # memory the time budget affords; its 64 MiB/t=3/p=4 profile costs ≈160 ms of CPU per login here (about 6
+    # logins/s per core), so a clinic's 8 a.m. rush would queue for seconds. 19 MiB/t=2/p=1 costs ≈20 ms of one
+    # core (≈50 hashes/s per core, so ≥15 whole password logins/s per core with the rest of the flow), and with
+    # two hashes at once a process stays well within its memory budget (46 MiB/t=1 measured ≈46 ms and doubles
+    # the memory). p=1 because the server parallelises across logins, not within one: more lanes only split one
+    # hash over cores the other logins need. Hashes made with other parameters keep verifying (the parameters
+    # are in the hash) and are re-made at the next successful login.
+    argon2_time_cost: int = _env(
+        "MANDAT_ARGON2_TIME_COST", "2", doc="argon2id passes (t). OWASP: 2 with 19 MiB, 1 with 46 MiB.")
+    argon2_memory_kib: int = _env(
+        "MANDAT_ARGON2_MEMORY_KIB", "19456", doc="argon2id memory in KiB (m). OWASP minimum: 19456 (19 MiB).")
+    argon2_parallelism: int = _env("MANDAT_ARGON2_PARALLELISM", "1", doc="argon2id lanes (p).")
+    password_hash_workers: int = _env(
+        "MANDAT_PASSWORD_HASH_WORKERS", "0",
+        doc="Password hashes computed at once per process, each on its own thread off the event loop (0: one per "
+        "CPU core). Memory: this many × MANDAT_ARGON2_MEMORY_KIB at most.",
+    )
+    password_hash_queue: int = _env(
+        "MANDAT_PASSWORD_HASH_QUEUE", "64",
+        doc="Password checks that may wait, first come first served, for a free hashing thread; one more is "
+        "answered at once with 503 and Retry-After (a plain message on the sign-in page).",
+    )
+    password_hash_max_wait_ms: int = _env(
+        "MANDAT_PASSWORD_HASH_MAX_WAIT_MS", "3000",
+        doc="Longest a password check waits for a hashing thread before 503; Retry-After is this, in seconds, "
+        "rounded up.",
+    )
     # --- clients --------------------------------------------------------------------------------------------
     client_cache_seconds: int = _env(
         "MANDAT_CLIENT_CACHE_SECONDS", "30",

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 
 from idp.accounts.models import Account
+from idp.accounts.passwords import HashingBusy
 from idp.http.oauth_io import client_ip
 from idp.http.pages import container_of, gettext
 
@@ -23,6 +24,7 @@ class PasswordRefused:
     message: str
     status: int
     username: str
+    retry_after: int = 0  # seconds, for a Retry-After header (503 while the hashing pool is full)
 
 
 async def check_password(request: Request, form: Any, locale: str, *, client_id: str | None = None,
@@ -33,7 +35,15 @@ async def check_password(request: Request, form: Any, locale: str, *, client_id:
     password = str(form.get("password") or "")
     if not username or not password:
         return PasswordRefused(gettext(locale, "Enter your username and your password."), 400, username)
-    result = await container.accounts.login_with_password(username, password, ip)
+    try:
+        result = await container.accounts.login_with_password(username, password, ip)
+    except HashingBusy as busy:
+        # A burst of logins beyond what the hashing pool may queue (idp/accounts/passwords.py): nothing was
+        # checked, so this says nothing about the account; the person simply tries again in a moment.
+        container.audit.count("accounts:login:busy", client_id=client_id)
+        return PasswordRefused(gettext(
+            locale, "Many people are signing in right now. Please try again in {seconds} seconds.",
+            seconds=busy.retry_after), 503, username, busy.retry_after)
     if result.retry_after:
         container.audit.record("accounts:login:throttled", ip=ip, client_id=client_id, context=context)
         minutes = max(1, (result.retry_after + 59) // 60)

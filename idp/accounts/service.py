@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from idp.accounts.bruteforce import BruteForceGuard
 from idp.accounts.models import Account, Consent
-from idp.accounts.passwords import Passwords
+from idp.accounts.passwords import HashingBusy, Passwords
 from idp.db import Database, utcnow
 from idp.errors import MandatError
 from idp.oidc.models import Client
@@ -146,7 +146,10 @@ class AccountService:
             return LoginResult(None)
         await self.guard.succeeded(username)
         if check.needs_rehash:
-            new_hash = await self.passwords.hash(password)
+            try:
+                new_hash = await self.passwords.hash(password)
+            except HashingBusy:
+                return LoginResult(account)  # signed in all the same; the next login re-hashes
             async with self._db.transaction() as session:
                 fresh = await session.get(Account, account.id)
                 if fresh is not None:

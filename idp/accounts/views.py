@@ -69,9 +69,17 @@ async def interaction_login(request: Request) -> Response:
             client=current.client.name))
     checked = await check_password(request, form, current.locale, client_id=current.client.client_id)
     if isinstance(checked, PasswordRefused):
-        return login_page(request, current.interaction, current.client, current.locale, error=checked.message,
-                          status=checked.status, username=checked.username)
+        return with_retry_after(login_page(request, current.interaction, current.client, current.locale,
+                                           error=checked.message, status=checked.status, username=checked.username),
+                                checked)
     return await finish_sign_in(request, checked.id, assurance.password(), interaction=current.interaction)
+
+
+def with_retry_after(response: Response, refused: PasswordRefused) -> Response:
+    """503 while the hashing pool is full: say when to try again (RFC 9110 §10.2.3)."""
+    if refused.retry_after:
+        response.headers["retry-after"] = str(refused.retry_after)
+    return response
 
 
 # --- /account ------------------------------------------------------------------------------------------------------
@@ -143,8 +151,8 @@ async def login_submit(request: Request) -> Response:
     next_page = next_page_of(str(form.get("next") or ""))
     checked = await check_password(request, form, locale, context="account")
     if isinstance(checked, PasswordRefused):
-        return _login(request, error=checked.message, status=checked.status, username=checked.username,
-                      next_page=next_page)
+        return with_retry_after(_login(request, error=checked.message, status=checked.status,
+                                       username=checked.username, next_page=next_page), checked)
     return await finish_sign_in(request, checked.id, assurance.password(), next_page=next_page)
 
 
