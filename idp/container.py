@@ -19,7 +19,7 @@ from idp.settings import Settings
 from idp.store import EphemeralStore, MemoryStore, RedisStore
 
 if TYPE_CHECKING:
-    from idp.domains import AccountSection, Domain, StepUp
+    from idp.domains import AccountSection, Domain, InteractionStep, StepUp
     from idp.signin.methods import SignInHelp, SignInMethod
 
 log = logging.getLogger("mandat")
@@ -44,6 +44,7 @@ class Container:
     sign_in_methods: list[SignInMethod] = field(default_factory=list)
     sign_in_help: list[SignInHelp] = field(default_factory=list)
     step_ups: list[StepUp] = field(default_factory=list)
+    interaction_steps: list[InteractionStep] = field(default_factory=list)
     account_sections: list[AccountSection] = field(default_factory=list)
     _services: dict[type, object] = field(default_factory=dict)
     discovery_document: dict[str, Any] | None = None
@@ -60,6 +61,7 @@ class Container:
         self.sign_in_methods.extend(domain.sign_in_methods)
         self.sign_in_help.extend(domain.sign_in_help)
         self.step_ups.extend(domain.step_ups)
+        self.interaction_steps.extend(domain.interaction_steps)
         self.account_sections.extend(domain.account_sections)
         for service in domain.services:
             self.provide(service)
@@ -89,7 +91,7 @@ class Container:
 
 def build_store(settings: Settings) -> EphemeralStore:
     if settings.redis_url:
-        return RedisStore(settings.redis_url)
+        return RedisStore(settings.redis_url, timeout=settings.store_timeout)
     return MemoryStore()
 
 
@@ -97,9 +99,10 @@ def build_container(settings: Settings, *, store: EphemeralStore | None = None) 
     keys_dir = settings.keys_path
     keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     secret = load_server_secret(keys_dir)
-    keystore = KeyStore(keys_dir, max_token_ttl=settings.max_token_ttl)
+    keystore = KeyStore(keys_dir, max_token_ttl=settings.max_token_ttl, reload_seconds=settings.keys_reload_seconds)
     keystore.ensure_key()
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow,
+                  connect_timeout=settings.db_connect_timeout)
     store = store or build_store(settings)
     audit = AuditLog(db)
     clients = ClientRegistry(db, derive_key(secret, "client-secret"), cache_seconds=settings.client_cache_seconds)

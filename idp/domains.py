@@ -1,7 +1,8 @@
 """The seam every domain plugs into: one typed `Domain` object per package, built by its `domain(container)`.
 
 A domain contributes its routes, the scopes and claims it serves (discovery), its claim source (ID token and
-userinfo), its sign-in methods and the help shown under them, its step-up offers, the sections it adds to the
+userinfo), its sign-in methods and the help shown under them, its step-up offers, the steps it adds between
+sign-in and consent (delegation's "act as"), the sections it adds to the
 /account page, and its services. Services are looked up by their type (`container.service(PasskeyService)`),
 never by a string. A domain that is switched off returns None and leaves no route and no metadata behind.
 
@@ -28,10 +29,14 @@ if TYPE_CHECKING:
     from idp.oidc.models import Authentication, Client
     from idp.oidc.sessions import Interaction
 
-__all__ = ["DEMO_SEEDERS", "DOMAINS", "AccountSection", "Domain", "DomainFactory", "StepUp", "load"]
+__all__ = ["DEMO_SEEDERS", "DOMAINS", "AccountSection", "Domain", "DomainFactory", "InteractionStep", "StepUp",
+           "load"]
 
 StepUp = Callable[["Request", "Interaction", "Client", "Authentication", str], Awaitable[Response | None]]
 """Offered when the person's sign-in falls short of the requested acr: a page that raises it, or None."""
+
+InteractionStep = Callable[["Request", "Interaction", "Client", "Authentication", str], Awaitable[Response | None]]
+"""A step after sign-in (and step-up), before consent, such as "act as": a page or redirect, or None to go on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,7 @@ class Domain:
     sign_in_methods: tuple[SignInMethod, ...] = ()
     sign_in_help: tuple[SignInHelp, ...] = ()
     step_ups: tuple[StepUp, ...] = ()
+    interaction_steps: tuple[InteractionStep, ...] = ()
     account_sections: tuple[AccountSection, ...] = ()
     services: tuple[object, ...] = ()
 
@@ -65,6 +71,7 @@ DOMAINS = (
     "idp.passkeys.views:domain",
     "idp.cards.views:domain",
     "idp.enrollment.views:domain",
+    "idp.delegation.views:domain",
 )
 
 DEMO_SEEDERS = (

@@ -93,6 +93,7 @@ async def signed_in(request: Request) -> tuple[Session, Account] | None:
     account = await container.accounts.get(session.authentication.account_id)
     if account is None or account.status != "active":
         return None
+    request.state.acting = session.acting_for
     return session, account
 
 

@@ -27,17 +27,16 @@ access ends at local midnight starting the birthday, not at UTC midnight.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any
 
 from idp.delegation import errors
 from idp.delegation.config import ACCOUNT_KINDS_FOR, KINDS, NEVER_DELEGABLE, DelegationSettings
 from idp.delegation.interfaces import Actor, DelegationRequest, EffectiveRights, Party, consent_holds
 
 __all__ = [
-    "Decision", "Facts", "StoredDelegation", "act_depth", "age_on", "birthday", "check_act_depth",
+    "Decision", "Facts", "StoredDelegation", "age_on", "birthday", "check_act_depth",
     "check_change", "check_consent", "check_requested_scopes", "decide_new", "effective_rights",
     "guardian_end", "guardian_scopes", "lapse_rule", "local_date", "role_allows",
 ]
@@ -240,16 +239,6 @@ class StoredDelegation:
     expiry_reason: str | None = None
     teen_consent_at: datetime | None = None
     teen_consent_withdrawn_at: datetime | None = None
-
-
-def act_depth(claims: Mapping[str, Any]) -> int:
-    """How many actors an RFC 8693 token carries: 0 without `act`, 1 for a delegate, +1 per nested `act`."""
-    depth = 0
-    act = claims.get("act")
-    while isinstance(act, Mapping):
-        depth += 1
-        act = act.get("act")
-    return depth
 
 
 def check_act_depth(depth: int, settings: DelegationSettings) -> None:

@@ -106,7 +106,7 @@ class DelegationService:
         self._store = store
         self._audit = audit
         self._settings = settings
-        self._clock = clock
+        self.clock = clock
 
     @property
     def settings(self) -> DelegationSettings:
@@ -117,7 +117,7 @@ class DelegationService:
     async def create(self, request: DelegationRequest, actor: Actor) -> DelegationView:
         """Create a delegation if the policy allows it: an administrator's is `active` at once, a person's proxy
         `pending` until the delegate accepts. Refusals are typed (`errors.DelegationError`) and audited."""
-        now = self._clock()
+        now = self.clock()
         try:
             if not actor.admin and actor.account_id is not None:
                 await self._limit(actor.account_id, now)
@@ -209,7 +209,7 @@ class DelegationService:
             actor=who, kind=row.kind, scopes=", ".join(row.scopes), principal=_display(principal),
             delegate=_display(delegate))
         session.add(DelegationNotification(account_id=account_id, delegation_id=row.id, event=event,
-                                           message=message[:500], created_at=self._clock()))
+                                           message=message[:500], created_at=self.clock()))
 
     # --- changes ------------------------------------------------------------------------------------------
 
@@ -228,7 +228,7 @@ class DelegationService:
         return await self._change("give_up", delegation_id, actor, reason)
 
     async def _change(self, action: str, delegation_id: str, actor: Actor, reason: str | None) -> DelegationView:
-        now = self._clock()
+        now = self.clock()
         async with self._db.transaction() as session:
             row = await self._locked(session, delegation_id)
             policy.check_change(action, stored_of(row), actor)
@@ -268,7 +268,7 @@ class DelegationService:
         return await self._consent(delegation_id, actor, give=False)
 
     async def _consent(self, delegation_id: str, actor: Actor, *, give: bool) -> DelegationView:
-        now = self._clock()
+        now = self.clock()
         async with self._db.transaction() as session:
             row = await self._locked(session, delegation_id)
             teen = await self._account(session, row.principal_id)
@@ -384,7 +384,7 @@ class DelegationService:
                 update(DelegationNotification)
                 .where(DelegationNotification.account_id == account_id, DelegationNotification.id.in_(list(ids)),
                        DelegationNotification.read_at.is_(None))
-                .values(read_at=self._clock()))
+                .values(read_at=self.clock()))
 
     async def account_id(self, username: str) -> str:
         """The id of the account signing in as `username` (CLI and admin pages name people that way)."""
@@ -400,7 +400,7 @@ class DelegationService:
         """The scheduled job: mark `expired` every live delegation past its end or (guardians) past the age
         rules, naming the rule in `expiry_reason`. `check` refuses them at use anyway, so a missed run only
         delays the status shown in lists. Returns how many lapsed."""
-        now = now or self._clock()
+        now = now or self.clock()
         zone = self._settings.zone()
         # A guardian may lapse before valid_until when the age settings changed: read every live guardian
         # delegation whose child is at least the age limit (coarse cut, exact rule in policy).
@@ -436,7 +436,7 @@ class DelegationService:
         none (module note). Idempotent: a pair that already has a guardian delegation (in any state except one
         revoked because its link had disappeared) is skipped, so an administrator's revocation sticks. Then
         revokes the delegations whose link disappeared."""
-        now = self._clock()
+        now = self.clock()
         today = today or policy.local_date(now, self._settings.zone())
         limit = self._settings.age_limit
         coarse = years_before(today, limit) - timedelta(days=1)  # younger children only; exact age in policy
@@ -517,7 +517,7 @@ class DelegationService:
 
     async def revoke_unlinked_guardians(self) -> int:
         """Revoke live guardian delegations whose registry link is gone (call after every `registry import`)."""
-        now = self._clock()
+        now = self.clock()
         principal, delegate = aliased(Account), aliased(Account)
         linked = exists().where(RegistryLink.child_number == principal.national_id,
                                 RegistryLink.parent_number == delegate.national_id)

@@ -20,6 +20,8 @@ from idp.http.pages import check_csrf, container_of, error_page, form_expired, g
 from idp.oidc import errors, paths
 from idp.oidc.assurance import acr_rank
 from idp.oidc.authorize import AuthorizeFailure, error_redirect, issue_code, needs_consent, required_acr_rank
+from idp.oidc.delegated import delegable_part, rights_for
+from idp.oidc.interfaces import DelegationRefused
 from idp.oidc.models import Authentication, Client
 from idp.oidc.sessions import Interaction, finish_interaction, load_interaction
 from idp.signin.methods import SignInRequest, plan_sign_in
@@ -105,9 +107,15 @@ async def show(request: Request) -> Response:
         # Nothing can: the flow can only end in unmet_authentication_requirements. Answer now rather than ask
         # for (and remember) a consent the client will never use.
         return await complete(request, container, interaction, client, auth)
+    # Steps the domains add before consent ("act as"): each shows its page, or lets the flow go on.
+    for step in container.interaction_steps:
+        page = await step(request, interaction, client, auth, locale)
+        if page is not None:
+            return page
     if await needs_consent(container.provider, client, interaction.request, auth.account_id):
         return allow_form_redirects(render(request, "consent.html", {
-            "uid": interaction.uid, "client": client,
+            "uid": interaction.uid, "client": client, "acting_principal": interaction.extra.get("acting_name")
+            if interaction.extra else None,
             "scopes": _scope_items(locale, client, interaction.request.scopes)}, locale=locale), interaction)
     return await complete(request, container, interaction, client, auth)
 
@@ -136,8 +144,20 @@ def allow_form_redirects(response: Response, interaction: Interaction) -> Respon
 
 async def complete(request: Request, container: Container, interaction: Interaction, client: Client,
                    auth: Authentication) -> Response:
+    provider = container.provider
     try:
-        redirect = await issue_code(container.provider, client, interaction.request, auth)
+        delegated = None
+        if interaction.acting_for is not None:
+            # Asked again now: the delegation may have been revoked while the person was on the consent page.
+            try:
+                delegated = await rights_for(provider, interaction.acting_for, auth.account_id,
+                                             delegable_part(interaction.request.scopes))
+            except DelegationRefused as refusal:
+                req = interaction.request
+                raise AuthorizeFailure(errors.AccessDenied(refusal.description), redirect=error_redirect(
+                    provider, req.redirect_uri, req.response_mode, req.state,
+                    errors.AccessDenied(f"the delegation no longer allows this: {refusal.description}"))) from None
+        redirect = await issue_code(provider, client, interaction.request, auth, delegated=delegated)
     except AuthorizeFailure as failure:
         assert failure.redirect is not None
         redirect = failure.redirect

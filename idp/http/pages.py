@@ -59,7 +59,9 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     body = _env.get_template(template).render(
         _=_, locale=locale, other_locale=other, path=request.url.path,
         csrf_token=csrf.token_for(container.key("csrf"), cookie_value, session_token),
-        demo=container.settings.demo, **(context or {}))
+        demo=container.settings.demo,
+        # Whom the signed-in person acts for (set by `idp.accounts.views.signed_in`): base.html shows a banner.
+        acting=getattr(request.state, "acting", None), **(context or {}))
     response = HTMLResponse(body, status_code=status)
     response.headers["cache-control"] = "no-store"
     response.headers["content-language"] = locale

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from idp.oidc import errors
+from idp.oidc.delegated import act_depth, delegable_part, rights_for
+from idp.oidc.interfaces import DelegationRefused
 from idp.oidc.jose import JoseFailure, unverified_header, verify_jwt
-from idp.oidc.models import Grant, OidcRequest
+from idp.oidc.models import Delegated, Grant, OidcRequest
 from idp.oidc.provider import Provider
 
 
@@ -16,6 +18,8 @@ from idp.oidc.provider import Provider
 class AccessToken:
     claims: dict[str, Any]
     grant: Grant | None
+    # Issued under a delegation: what it authorises now (the grant's account is the actor).
+    delegated: Delegated | None = None
 
 
 class TokenRejected(Exception):
@@ -50,7 +54,26 @@ async def validate_access_token(provider: Provider, token: str) -> AccessToken:
         grant = await provider.grants.get(grant_id)
         if grant is None or grant.revoked:
             raise TokenRejected("grant revoked")
-    return AccessToken(claims, grant)
+    delegated = None
+    if "delegation_id" in claims or "act" in claims:
+        delegated = await _delegation_holds(provider, claims, grant)
+    return AccessToken(claims, grant, delegated)
+
+
+async def _delegation_holds(provider: Provider, claims: dict[str, Any], grant: Grant | None) -> Delegated:
+    """A token issued under a delegation is good only while the delegation authorises all of its scopes: asked
+    at every use, so a revocation, a lapse or a narrower age band takes effect at once."""
+    delegation_id = claims.get("delegation_id")
+    if not isinstance(delegation_id, str) or grant is None or not isinstance(claims.get("act"), dict):
+        raise TokenRejected("malformed delegated token")
+    wanted = delegable_part(str(claims.get("scope", "")).split())
+    try:
+        delegated = await rights_for(provider, delegation_id, grant.account_id, wanted, act_depth=act_depth(claims))
+    except DelegationRefused as refusal:
+        raise TokenRejected(f"delegation: {refusal.rule}") from None
+    if not wanted <= delegated.scopes:
+        raise TokenRejected("delegation: no longer authorises " + " ".join(sorted(wanted - delegated.scopes)))
+    return delegated
 
 
 async def revoke_access_token(provider: Provider, claims: dict[str, Any]) -> None:

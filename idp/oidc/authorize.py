@@ -17,8 +17,17 @@ from typing import Any
 
 from idp.oidc import errors
 from idp.oidc.assurance import acr_rank
+from idp.oidc.delegated import fitting_offers, offer_for
 from idp.oidc.minting import random_token, token_hash
-from idp.oidc.models import Authentication, AuthorizationRequest, Client, NeedsInteraction, OidcRequest, Redirect
+from idp.oidc.models import (
+    Authentication,
+    AuthorizationRequest,
+    Client,
+    Delegated,
+    NeedsInteraction,
+    OidcRequest,
+    Redirect,
+)
 from idp.oidc.provider import Provider
 from idp.oidc.sessions import Session, start_interaction
 from idp.store import put_json
@@ -143,7 +152,7 @@ async def check_pkce(ctx: AuthorizeContext) -> None:
 
 
 async def check_lengths(ctx: AuthorizeContext) -> None:
-    for name in ("state", "nonce", "login_hint", "claims", "ui_locales", "acr_values"):
+    for name in ("state", "nonce", "login_hint", "claims", "ui_locales", "acr_values", "on_behalf_of"):
         value = ctx.request.get(name)
         if value is not None and len(value) > MAX_PARAM:
             raise errors.InvalidRequest(f"{name} is too long")
@@ -238,6 +247,7 @@ async def validate(provider: Provider, request: OidcRequest) -> tuple[AuthorizeC
         state=request.get("state"), nonce=request.get("nonce"), code_challenge=code_challenge,
         response_mode=ctx.response_mode, prompt=ctx.prompt, max_age=ctx.max_age, acr_values=ctx.acr_values,
         claims=ctx.claims, login_hint=request.get("login_hint"), ui_locales=ctx.ui_locales,
+        on_behalf_of=request.get("on_behalf_of"),
     )
     return ctx, auth_request
 
@@ -280,7 +290,8 @@ def required_acr_rank(request: AuthorizationRequest) -> int:
 
 
 def needs_fresh_login(provider: Provider, request: AuthorizationRequest, session: Session | None) -> bool:
-    if session is None or "login" in request.prompt or "select_account" in request.prompt:
+    # `select_account` does not: it asks for the "act as" choice (whom to act for), which follows any sign-in.
+    if session is None or "login" in request.prompt:
         return True
     auth = session.authentication
     # `>=`, not `>`: auth_time has one-second resolution, so with `>` max_age=0 (OIDC Core §3.1.2.1: "the
@@ -310,19 +321,44 @@ async def decide(provider: Provider, ctx: AuthorizeContext, request: Authorizati
             raise errors.LoginRequired("the person must sign in")
         if not fresh and session is not None:
             account_id = session.authentication.account_id
+            acting, ask = await acting_without_page(provider, ctx.client, request, account_id)
+            if ask and "none" in request.prompt:
+                if "select_account" in request.prompt:
+                    raise errors.AccountSelectionRequired("the person must choose whom to act for")
+                ask = False  # no page may be shown: the person acts as themself, as without delegations
             if await needs_consent(provider, ctx.client, request, account_id):
                 if "none" in request.prompt:
                     raise errors.ConsentRequired("the person must consent")
-            else:
-                return await issue_code(provider, ctx.client, request, session.authentication)
+            elif not ask:
+                return await issue_code(provider, ctx.client, request, session.authentication, delegated=acting)
     except errors.OAuthError as exc:
         raise AuthorizeFailure(exc, ctx) from exc
     interaction, binding = await start_interaction(provider, request, fresh_login=fresh, session=session)
     return NeedsInteraction(interaction.uid, binding)
 
 
+async def acting_without_page(provider: Provider, client: Client, request: AuthorizationRequest,
+                              account_id: str) -> tuple[Delegated | None, bool]:
+    """Whom the person acts for when that is already decided, and whether the "act as" page must ask.
+
+    - `on_behalf_of` names a principal: acting for them if a delegation allows it now (the page asks only with
+      `prompt=select_account`), else `access_denied` saying so;
+    - otherwise the page asks when some delegation fits the requested scopes, or `prompt=select_account`
+      forces it; with none, the person acts as themself and the flow is unchanged."""
+    offers = await fitting_offers(provider, request, account_id)
+    forced = "select_account" in request.prompt
+    if request.on_behalf_of is not None:
+        chosen = offer_for(provider, client, offers, request.on_behalf_of)
+        if chosen is None:
+            raise errors.AccessDenied("on_behalf_of: no active delegation lets this person act for that principal "
+                                      "with the requested scopes")
+        return chosen, forced
+    return None, forced or bool(offers)
+
+
 async def issue_code(provider: Provider, client: Client, request: AuthorizationRequest,
-                     auth: Authentication, extra: dict[str, Any] | None = None) -> Redirect:
+                     auth: Authentication, extra: dict[str, Any] | None = None, *,
+                     delegated: Delegated | None = None) -> Redirect:
     """Mint a single-use code. Its grant id is fixed now so a replay can revoke what it issued."""
     if acr_rank(auth.acr) < required_acr_rank(request):
         raise AuthorizeFailure(
@@ -339,13 +375,16 @@ async def issue_code(provider: Provider, client: Client, request: AuthorizationR
         "claims": request.claims, "account_id": auth.account_id, "auth_time": auth.auth_time, "acr": auth.acr,
         "amr": list(auth.amr), "sid": auth.sid, "grant_id": grant_id, "exp": provider.now() + provider.config.code_ttl,
         "extra": extra or {},
+        "delegation_id": delegated.delegation_id if delegated else None,
+        "principal_id": delegated.principal_id if delegated else None,
     }
     await put_json(provider.store, f"code:{key}", payload, provider.config.code_ttl)
     # Outlives the code: lets the token endpoint tell a replay (revoke the grant) from an unknown code.
     await put_json(provider.store, f"code_grant:{key}", {"grant_id": grant_id, "used": False},
                    max(600, provider.config.code_ttl * 10))
     provider.audit.record("oidc:code:issued", actor=auth.account_id, client_id=client.client_id,
-                          grant_id=grant_id, acr=auth.acr)
+                          grant_id=grant_id, acr=auth.acr, subject=delegated.principal_id if delegated else None,
+                          delegation_id=delegated.delegation_id if delegated else None)
     params = {"code": code, "iss": provider.config.issuer}
     if request.state is not None:
         params["state"] = request.state

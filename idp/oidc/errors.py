@@ -73,6 +73,12 @@ class InvalidScope(OAuthError):
     error = "invalid_scope"
 
 
+class InvalidTarget(OAuthError):
+    """RFC 8693 §2.2.2: the requested audience or resource is unknown or not acceptable."""
+
+    error = "invalid_target"
+
+
 class AccessDenied(OAuthError):
     error = "access_denied"
     status = 403
@@ -80,6 +86,12 @@ class AccessDenied(OAuthError):
 
 class LoginRequired(OAuthError):
     error = "login_required"
+
+
+class AccountSelectionRequired(OAuthError):
+    """OIDC Core §3.1.2.6: `prompt=none` with `select_account`: the choice needs a page."""
+
+    error = "account_selection_required"
 
 
 class ConsentRequired(OAuthError):

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from idp.oidc.jose import PublicKeySet
-from idp.oidc.models import Client, Grant, RefreshOutcome
+from idp.oidc.models import Client, Delegated, Grant, RefreshOutcome
 
 
 class ClientStore(Protocol):
@@ -60,3 +60,26 @@ class AuditSink(Protocol):
 
     def count(self, tag: str, *, client_id: str | None) -> None:
         """Count a high-volume machine-to-machine event; written as one event per client and interval."""
+
+
+class DelegationRefused(Exception):
+    """A delegation does not authorise what was asked: `rule` names the rule (e.g. `delegation_revoked`),
+    `description` says it in a sentence fit for an `error_description`."""
+
+    def __init__(self, rule: str, description: str) -> None:
+        super().__init__(description)
+        self.rule = rule
+        self.description = description
+
+
+class DelegationPort(Protocol):
+    """What the protocol engine asks the delegation domain. Absent (None) when the domain is switched off: then
+    no flow offers "act as", and a token naming a delegation is refused."""
+
+    async def rights(self, delegation_id: str, actor_id: str, scopes: frozenset[str] | None, *,
+                     act_depth: int = 1) -> Delegated:
+        """The actor's rights for the principal now (∩ `scopes` when given), or `DelegationRefused`. Checked at
+        every issuance, refresh, exchange, userinfo and introspection: a revocation takes effect at once."""
+
+    async def offers(self, actor_id: str) -> list[Delegated]:
+        """The delegations `actor_id` may use now, with everything each delegates (the "act as" choices)."""

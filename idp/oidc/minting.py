@@ -62,9 +62,12 @@ def issue_access_token(
     auth_time: int | None = None,
     acr: str | None = None,
     extra: dict[str, Any] | None = None,
+    ttl: int | None = None,
 ) -> tuple[str, int]:
+    """A signed RFC 9068 access token and its lifetime: the configured one, or `ttl` when shorter (a token
+    issued under a delegation never outlives it)."""
     now = provider.now()
-    ttl = provider.config.access_token_ttl
+    ttl = provider.config.access_token_ttl if ttl is None else min(ttl, provider.config.access_token_ttl)
     claims: dict[str, Any] = {
         "iss": provider.config.issuer,
         "sub": subject,

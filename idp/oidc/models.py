@@ -13,6 +13,10 @@ STANDARD_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_ac
 CITIZEN, PROFESSIONAL = "citizen", "professional"
 AUDIENCES = (CITIZEN, PROFESSIONAL)
 
+# RFC 8693 token exchange: its grant type and the one token type Mandat takes and issues.
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
 
 @dataclass(frozen=True, slots=True)
 class Client:
@@ -82,6 +86,8 @@ class AuthorizationRequest:
     claims: dict[str, Any] | None = None
     login_hint: str | None = None
     ui_locales: tuple[str, ...] = ()
+    # The principal (their `sub` as this client knows it) the client asks the person to act for.
+    on_behalf_of: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,7 +95,7 @@ class AuthorizationRequest:
             "state": self.state, "nonce": self.nonce, "code_challenge": self.code_challenge,
             "response_mode": self.response_mode, "prompt": sorted(self.prompt), "max_age": self.max_age,
             "acr_values": list(self.acr_values), "claims": self.claims, "login_hint": self.login_hint,
-            "ui_locales": list(self.ui_locales),
+            "ui_locales": list(self.ui_locales), "on_behalf_of": self.on_behalf_of,
         }
 
     @classmethod
@@ -99,7 +105,7 @@ class AuthorizationRequest:
             state=data["state"], nonce=data["nonce"], code_challenge=data["code_challenge"],
             response_mode=data["response_mode"], prompt=frozenset(data["prompt"]), max_age=data["max_age"],
             acr_values=tuple(data["acr_values"]), claims=data["claims"], login_hint=data["login_hint"],
-            ui_locales=tuple(data["ui_locales"]),
+            ui_locales=tuple(data["ui_locales"]), on_behalf_of=data.get("on_behalf_of"),
         )
 
 
@@ -116,6 +122,27 @@ class Grant:
     expires_at: float
     revoked: bool = False
     claims: dict[str, Any] | None = None
+    # Acting under a delegation: `account_id` is the actor who signed in, `principal_id` whom the tokens are for.
+    delegation_id: str | None = None
+    principal_id: str | None = None
+
+    @property
+    def subject_id(self) -> str:
+        """The account the access token is about (`sub`): the principal when acting for someone."""
+        return self.principal_id or self.account_id
+
+
+@dataclass(frozen=True, slots=True)
+class Delegated:
+    """What a delegation lets an actor do for a principal right now, as the delegation domain answers it
+    (`DelegationPort`): the effective scopes (principal ∩ delegation ∩ the actor's role ∩ what was asked) and
+    when that answer stops holding at the latest (tokens never outlive it)."""
+
+    delegation_id: str
+    principal_id: str
+    kind: str
+    scopes: frozenset[str]
+    until: float
 
 
 @dataclass(frozen=True, slots=True)

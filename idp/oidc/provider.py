@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from idp.oidc import paths
 from idp.oidc.assurance import ACR_LEVELS
-from idp.oidc.interfaces import AccountStore, AuditSink, ClientStore, ConsentStore, GrantStore
+from idp.oidc.interfaces import AccountStore, AuditSink, ClientStore, ConsentStore, DelegationPort, GrantStore
 from idp.oidc.keystore import KeyStore
 from idp.store import EphemeralStore
 
@@ -84,6 +84,8 @@ class Provider:
     keys: ProviderKeys
     audit: AuditSink
     clock: Callable[[], float] = field(default=time.time)
+    # Set by the delegation domain when it is on (idp/delegation/views.py).
+    delegations: DelegationPort | None = None
 
     def now(self) -> int:
         return int(self.clock())

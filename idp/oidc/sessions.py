@@ -32,10 +32,31 @@ class Session:
     absolute_expiry: int
     # The level at which this sign-in may bind a new authenticator (idp.oidc.assurance), while it is recent.
     binds_at: str = "eidas1"
+    # Whom this browser currently acts for (chosen on the "act as" page), or None for oneself: every IdP page
+    # shows the banner, and self-service pages refuse to manage the principal's delegations (no re-delegation).
+    acting_for: Acting | None = None
 
     def binding_level(self, now: int, max_age: int) -> str | None:
         """`binds_at` while the sign-in is at most `max_age` seconds old; None after (sign in again to bind)."""
         return self.binds_at if now - self.authentication.auth_time <= max_age else None
+
+
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """The delegation a session acts under: its id, the principal's account id and display name (banner)."""
+
+    delegation_id: str
+    principal_id: str
+    principal_name: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"delegation_id": self.delegation_id, "principal_id": self.principal_id,
+                "principal_name": self.principal_name}
+
+
+def _acting(record: dict[str, Any]) -> Acting | None:
+    value = record.get("acting_for")
+    return Acting(value["delegation_id"], value["principal_id"], value["principal_name"]) if value else None
 
 
 def _idle_ttl(provider: Provider, acr: str) -> int:
@@ -79,7 +100,19 @@ async def load_session(provider: Provider, token: str | None, *, touch: bool = T
         await put_json(provider.store, key, record, max(1, ttl))
     auth = Authentication(record["account_id"], record["auth_time"], record["acr"], tuple(record["amr"]),
                           record["sid"])
-    return Session(token, auth, record["created"], record["absolute"], record.get("binds_at", record["acr"]))
+    return Session(token, auth, record["created"], record["absolute"], record.get("binds_at", record["acr"]),
+                   _acting(record))
+
+
+async def set_acting(provider: Provider, session: Session, acting: Acting | None) -> None:
+    """Record whom the session acts for (None: back to oneself). The idle timeout restarts, as on any use."""
+    key = f"sess:{_h(session.token)}"
+    record: dict[str, Any] | None = await get_json(provider.store, key)
+    if record is None:
+        return
+    record["acting_for"] = acting.to_json() if acting is not None else None
+    ttl = min(_idle_ttl(provider, record["acr"]), record["absolute"] - provider.now())
+    await put_json(provider.store, key, record, max(1, ttl))
 
 
 async def end_session(provider: Provider, session: Session) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from idp.oidc import errors
 from idp.oidc.client_auth import authenticate_client
-from idp.oidc.grant_types import authorization_code, client_credentials, refresh_token
+from idp.oidc.grant_types import authorization_code, client_credentials, refresh_token, token_exchange
 from idp.oidc.models import Client, OidcRequest
 from idp.oidc.provider import Provider
 
@@ -18,6 +18,7 @@ GRANTS: dict[str, GrantHandler] = {
     authorization_code.GRANT_TYPE: authorization_code.handle,
     refresh_token.GRANT_TYPE: refresh_token.handle,
     client_credentials.GRANT_TYPE: client_credentials.handle,
+    token_exchange.GRANT_TYPE: token_exchange.handle,
 }
 
 

@@ -40,6 +40,12 @@ async def userinfo_endpoint(provider: Provider, request: OidcRequest) -> dict[st
     if client is None:
         raise errors.InvalidToken("the client of this token no longer exists")
     requested = requested_claim_names(grant.claims, "userinfo")
+    if access.delegated is not None:
+        # The principal's claims, and who acts for them (RFC 8693 §4.1): the token's own `sub` and `act`.
+        claims = await provider.accounts.claims(access.delegated.principal_id, scopes, requested, client)
+        claims["sub"] = access.claims["sub"]
+        claims["act"] = access.claims["act"]
+        return claims
     claims = await provider.accounts.claims(grant.account_id, scopes, requested, client, amr=grant.amr)
     claims["sub"] = subject_for(provider, client, grant.account_id)
     return claims

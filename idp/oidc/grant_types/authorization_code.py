@@ -105,10 +105,12 @@ async def handle(provider: Provider, client: Client, request: OidcRequest) -> di
     ttl = provider.config.offline_grant_absolute_ttl if offline else provider.config.grant_absolute_ttl
     grant = Grant(id=code["grant_id"], client_id=client.client_id, account_id=code["account_id"], scopes=scopes,
                   acr=code["acr"], amr=tuple(code["amr"]), auth_time=code["auth_time"], sid=code["sid"],
-                  expires_at=provider.clock() + ttl, claims=code["claims"])
+                  expires_at=provider.clock() + ttl, claims=code["claims"],
+                  delegation_id=code.get("delegation_id"), principal_id=code.get("principal_id"))
     with_refresh = "refresh_token" in client.grant_types
     response, refresh_hash = await mint_tokens(provider, client, grant, nonce=code["nonce"],
-                                               with_refresh=with_refresh)
+                                               with_refresh=with_refresh, grant_type=GRANT_TYPE,
+                                               ip=request.client_ip)
     await provider.grants.create(grant, refresh_hash, refresh_expiry(provider, grant))
     provider.audit.record("oidc:token:issued", actor=grant.account_id, client_id=client.client_id,
                           ip=request.client_ip, grant_type=GRANT_TYPE, grant_id=grant.id)

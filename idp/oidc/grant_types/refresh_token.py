@@ -58,8 +58,10 @@ async def handle(provider: Provider, client: Client, request: OidcRequest) -> di
         raise errors.InvalidGrant("the account is no longer active")
     issued = Grant(id=grant.id, client_id=grant.client_id, account_id=grant.account_id, scopes=scopes,
                    acr=grant.acr, amr=grant.amr, auth_time=grant.auth_time, sid=grant.sid,
-                   expires_at=grant.expires_at, claims=grant.claims)
-    response, refresh_hash = await mint_tokens(provider, client, issued, nonce=None, with_refresh=True)
+                   expires_at=grant.expires_at, claims=grant.claims, delegation_id=grant.delegation_id,
+                   principal_id=grant.principal_id)
+    response, refresh_hash = await mint_tokens(provider, client, issued, nonce=None, with_refresh=True,
+                                               grant_type=GRANT_TYPE, ip=request.client_ip)
     assert refresh_hash is not None
     await provider.grants.add_refresh_token(grant.id, client.client_id, refresh_hash, refresh_expiry(provider, grant))
     provider.audit.record("oidc:token:refreshed", actor=grant.account_id, client_id=client.client_id,
