@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,6 +20,10 @@ from idp.domains import DOMAINS, DomainFactory, load
 from idp.http import endpoints, interaction, logout
 from idp.http.middleware import BodyLimit, HeaderLimit, HostCookies, SecurityHeaders
 from idp.http.pages import error_page, gettext, locale_of, render
+from idp.observability import faults
+from idp.observability.http import Observe
+from idp.observability.metrics import count_authentications
+from idp.observability.readiness import readyz
 from idp.oidc import paths
 from idp.settings import Settings
 from idp.store import EphemeralStore
@@ -31,13 +36,15 @@ async def home(request: Request) -> Response:
 
 
 async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    """Liveness: the process answers. Readiness (PostgreSQL, Redis) is /readyz."""
+    return JSONResponse({"status": "ok"}, headers={"cache-control": "no-store"})
 
 
 def core_routes() -> list[BaseRoute]:
     return [
         Route("/", home),
         Route("/healthz", health),
+        Route("/readyz", readyz),
         Route(paths.DISCOVERY, endpoints.discovery),
         Route(paths.JWKS, endpoints.jwks),
         Route(paths.AUTHORIZE, endpoints.authorize, methods=["GET", "POST"]),
@@ -82,6 +89,7 @@ def default_domains() -> list[DomainFactory]:
 def create_app(settings: Settings, *, store: EphemeralStore | None = None,
                domains: list[DomainFactory] | None = None) -> Starlette:
     container = build_container(settings, store=store)
+    count_authentications(container.audit)
     for warning in settings.dev_warnings():
         log.warning("DEV DEFAULT: %s", warning)
 
@@ -99,12 +107,15 @@ def create_app(settings: Settings, *, store: EphemeralStore | None = None,
         if domain is not None:
             container.register(domain)
             domain_routes.extend(domain.routes)
-    app = Starlette(routes=domain_routes + core_routes(), lifespan=lifespan,
-                    exception_handlers={404: not_found, 405: not_found, 500: server_error})
+    handlers: dict[Any, Any] = {404: not_found, 405: not_found, 500: server_error}
+    # PostgreSQL or Redis unreachable: 503 + Retry-After, never 500 (idp/observability/faults.py).
+    handlers.update(dict.fromkeys(faults.HANDLED, faults.unavailable_handler))
+    app = Starlette(routes=domain_routes + core_routes(), lifespan=lifespan, exception_handlers=handlers)
     app.state.container = container
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderLimit, max_count=settings.max_header_count, max_field_bytes=settings.max_header_bytes,
                        max_total_bytes=settings.max_headers_total_bytes)
     app.add_middleware(HostCookies, enabled=settings.secure_cookies)
     app.add_middleware(SecurityHeaders, hsts=settings.secure_cookies)
+    app.add_middleware(Observe)  # outermost: request id, access line and metrics for every answer
     return app

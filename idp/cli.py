@@ -48,17 +48,29 @@ def fail(message: str) -> typer.Exit:
 def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
           workers: Annotated[int, typer.Option(help="Server processes (needs MANDAT_REDIS_URL if > 1).")] = 1,
-          access_log: Annotated[bool, typer.Option(help="Log every request.")] = False) -> None:
-    """Start the IdP."""
+          access_log: Annotated[bool, typer.Option(help="Log one line per request (method, route template, status, time; never the query string).")] = False) -> None:
+    """Start the IdP (metrics on MANDAT_METRICS_BIND when set; JSON logs unless MANDAT_LOG_FORMAT=text)."""
     import uvicorn
 
     from idp.http.server import server_options
+    from idp.observability.logs import logging_config
+    from idp.observability.process import prepare_multiprocess
 
     current = settings()
     if workers > 1 and current.redis_url is None:
-        raise fail("several workers need MANDAT_REDIS_URL (the in-process store is per process)")
+        raise fail(f"--workers {workers} needs MANDAT_REDIS_URL: without it each process keeps codes, sessions and "
+                   "sign-in transactions in its own memory (the in-process store), so a step that lands on another "
+                   "process would not find them. Set MANDAT_REDIS_URL=redis://… or use --workers 1.")
+    # Before any import of prometheus_client, here or in the workers (idp/observability/metrics.py).
+    prepare_multiprocess(current)
+    from idp.observability.metrics import start_metrics_server
+
+    bound = start_metrics_server(current)
+    if bound is not None:
+        console.print(f"Metrics on http://{bound[0]}:{bound[1]}/metrics")
     uvicorn.run("idp.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools",
-                access_log=access_log, log_level="info", **server_options(current))
+                access_log=False, log_config=logging_config(current, access_log=access_log),
+                **server_options(current))
 
 
 @app.command()
@@ -190,20 +202,14 @@ def keys_rotate(delay: Annotated[int | None, typer.Option(help="Seconds before t
 @keys_app.command("list")
 def keys_list() -> None:
     """Show signing keys and their state."""
-    import time
-
     from idp.oidc.keystore import KeyStore
 
     current = settings()
     store = KeyStore(current.keys_path, max_token_ttl=current.max_token_ttl)
     store.ensure_key()
-    active = store.active().kid
-    published = {k.key.kid for k in store.published()}
     table = Table("kid", "alg", "signs from", "state")
     for stored in store.keys():
-        state = "active" if stored.key.kid == active else (
-            "pending" if stored.not_before > time.time() else ("published" if stored.key.kid in published else "expired"))
-        table.add_row(stored.key.kid, stored.key.alg, _fmt_time(stored.not_before), state)
+        table.add_row(stored.key.kid, stored.key.alg, _fmt_time(stored.not_before), store.state(stored))
     Console().print(table)
 
 

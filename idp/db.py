@@ -49,7 +49,8 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, *, echo: bool = False, immediate: bool = False) -> AsyncEngine:
+def make_engine(url: str, *, echo: bool = False, immediate: bool = False, pool_size: int = 10,
+                max_overflow: int = 10, connect_timeout: float = 5) -> AsyncEngine:
     """Create the engine; for SQLite, make sure the parent folder exists and enable WAL + foreign keys.
 
     `immediate=True` (SQLite only) starts every transaction with BEGIN IMMEDIATE. A deferred transaction that
@@ -60,7 +61,7 @@ def make_engine(url: str, *, echo: bool = False, immediate: bool = False) -> Asy
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -78,15 +79,23 @@ def make_engine(url: str, *, echo: bool = False, immediate: bool = False) -> Asy
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # pre_ping: a connection that died while idle in the pool (PostgreSQL restarted, failed over, a proxy closed
+    # it) is replaced before use, so the pool recovers by itself. pool_timeout = connect timeout: a request
+    # waits for a free connection no longer than for a new one, then fails with 503 (idp/observability/faults).
+    # hide_parameters: an error message never carries the values of a statement (hashes, personal data) to a log.
+    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+                               pool_timeout=connect_timeout, connect_args={"timeout": connect_timeout},
+                               hide_parameters=True)
 
 
 class Database:
     """Owns the engine and hands out sessions; built once by `create_app` or the CLI."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10,
+                 connect_timeout: float = 5) -> None:
         self.url = url
-        self.engine = make_engine(url, echo=echo)
+        self.engine = make_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow,
+                                  connect_timeout=connect_timeout)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite: writes go through BEGIN IMMEDIATE connections (see make_engine); reads stay concurrent.
         self._write_engine = make_engine(url, echo=echo, immediate=True) if url.startswith("sqlite") else self.engine

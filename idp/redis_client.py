@@ -9,18 +9,27 @@ from redis.exceptions import RedisError
 
 from idp.errors import StorageUnavailable
 
-__all__ = ["RedisError", "connect", "ping"]
+__all__ = ["RedisError", "connect", "ping", "unavailable"]
 
 
-def connect(url: str) -> Any:
-    return redis_asyncio.from_url(url, decode_responses=False, health_check_interval=30)
+def connect(url: str, *, timeout: float | None = None) -> Any:
+    """A client for `url`. With `timeout`, connecting and each command give up after that many seconds (a Redis
+    that hangs fails requests with 503 instead of holding them); the client reconnects by itself on the next
+    command once Redis is back."""
+    return redis_asyncio.from_url(url, decode_responses=False, health_check_interval=30,
+                                  socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
-async def ping(url: str) -> None:
-    client = connect(url)
+def unavailable(exc: RedisError) -> StorageUnavailable:
+    """Our error for a Redis failure: its class and message, never the URL (it may carry a password)."""
+    return StorageUnavailable(f"Redis: {type(exc).__name__}: {exc}")
+
+
+async def ping(url: str, *, seconds: float | None = None) -> None:
+    client = connect(url, timeout=seconds)
     try:
         await client.ping()
     except RedisError as exc:
-        raise StorageUnavailable(f"Redis at {url} is not reachable: {exc}") from exc
+        raise unavailable(exc) from exc
     finally:
         await client.aclose()

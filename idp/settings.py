@@ -105,6 +105,26 @@ class Settings:
         doc="Folder holding the signing keys (JWK files, mode 0600) and the server secret. Generated on "
         "first start when empty.",
     )
+    db_pool_size: int = _env(
+        "MANDAT_DB_POOL_SIZE", "10",
+        doc="PostgreSQL connections each server process keeps open. Size PostgreSQL's max_connections for "
+        "processes × (pool size + overflow) + the migration job and the operators.",
+    )
+    db_max_overflow: int = _env(
+        "MANDAT_DB_MAX_OVERFLOW", "10",
+        doc="Extra PostgreSQL connections a process may open above MANDAT_DB_POOL_SIZE under a burst; closed "
+        "when returned.",
+    )
+    db_connect_timeout: int = _env(
+        "MANDAT_DB_CONNECT_TIMEOUT", "5",
+        doc="Seconds to wait for a new PostgreSQL connection before the request fails with 503 (a server that "
+        "is down or unreachable must not hold requests for asyncpg's default of 60 s).",
+    )
+    store_timeout: int = _env(
+        "MANDAT_STORE_TIMEOUT", "2",
+        doc="Seconds to wait for Redis (connecting, and each command) before the request fails with 503 "
+        "`temporarily_unavailable`.",
+    )
     # --- token lifetimes (seconds) --------------------------------------------------------------------
     code_ttl: int = _env("MANDAT_CODE_TTL", "60", doc="Authorization code lifetime; at most 60 s.")
     access_token_ttl: int = _env("MANDAT_ACCESS_TOKEN_TTL", "600", doc="Access token lifetime.")
@@ -127,6 +147,12 @@ class Settings:
         "MANDAT_KEY_ACTIVATION_DELAY", "86400",
         doc="Seconds between `keys rotate` publishing a new key and using it to sign, so relying parties "
         "that cache /jwks pick it up first.",
+    )
+    keys_reload_seconds: int = _env(
+        "MANDAT_KEYS_RELOAD_SECONDS", "5",
+        doc="How often each process re-reads MANDAT_KEYS_DIR. A key added by `keys rotate` (on any host sharing "
+        "the folder, e.g. a mounted Secret) is published and used by every process within this many seconds, "
+        "with no restart.",
     )
     jwks_cache_seconds: int = _env(
         "MANDAT_JWKS_CACHE_SECONDS", "300", doc="Cache-Control max-age on /jwks and discovery.",
@@ -210,6 +236,38 @@ class Settings:
         "MANDAT_TRUSTED_PROXIES", "",
         doc="Comma-separated addresses whose X-Forwarded-For (and client-certificate header) is believed.",
     )
+    # --- operations -----------------------------------------------------------------------------------------
+    metrics_bind: str = _env(
+        "MANDAT_METRICS_BIND", "",
+        doc="`host:port` where `serve` exposes Prometheus metrics at /metrics (summed over its worker "
+        "processes), apart from the public port so that only the scraper reaches it. Empty: no metrics "
+        "endpoint.",
+    )
+    metrics_dir: str = _env(
+        "MANDAT_METRICS_DIR", "",
+        doc="Writable folder where worker processes share their metrics (prometheus_client multiprocess mode); "
+        "emptied at start. Empty: a fresh folder under the system temporary directory (on a read-only root "
+        "filesystem, mount a tmpfs or an emptyDir on /tmp).",
+    )
+    log_format: str = _env(
+        "MANDAT_LOG_FORMAT", "json",
+        doc="`json`: one JSON object per line (time, level, logger, message, request_id), for log collectors; "
+        "`text`: plain lines for a terminal. Secrets, tokens, codes and PINs are never logged in either.",
+    )
+    log_level: str = _env("MANDAT_LOG_LEVEL", "info", doc="debug | info | warning | error.")
+    ready_timeout: int = _env(
+        "MANDAT_READY_TIMEOUT", "2",
+        doc="Seconds /readyz waits for each of PostgreSQL and Redis before reporting it down (503).",
+    )
+    retry_after_seconds: int = _env(
+        "MANDAT_RETRY_AFTER_SECONDS", "5",
+        doc="Retry-After sent with 503 answers while PostgreSQL or Redis is unreachable.",
+    )
+    shutdown_grace_seconds: int = _env(
+        "MANDAT_SHUTDOWN_GRACE_SECONDS", "20",
+        doc="On SIGTERM a process stops accepting connections and lets requests in flight finish for at most "
+        "this long. Keep it below Kubernetes' terminationGracePeriodSeconds.",
+    )
     # --- demo ---------------------------------------------------------------------------------------------------
     demo: bool = _env(
         "MANDAT_DEMO", "false",
@@ -252,9 +310,16 @@ class Settings:
                      "binding_max_age",
                      "max_body_bytes", "max_header_count", "max_header_bytes", "max_headers_total_bytes",
                      "login_max_failures", "login_ip_max_failures", "argon2_time_cost",
-                     "argon2_parallelism"):
+                     "argon2_parallelism", "db_pool_size", "db_connect_timeout", "store_timeout",
+                     "keys_reload_seconds", "ready_timeout", "retry_after_seconds", "shutdown_grace_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"{self.env_name(name)} must be positive")
+        if self.log_format not in {"json", "text"}:
+            raise ConfigurationError("MANDAT_LOG_FORMAT must be json or text")
+        if self.log_level not in {"debug", "info", "warning", "error"}:
+            raise ConfigurationError("MANDAT_LOG_LEVEL must be debug, info, warning or error")
+        if self.metrics_bind:
+            self.metrics_address  # noqa: B018 (validates)
         if self.max_headers_total_bytes < self.max_header_bytes:
             raise ConfigurationError("MANDAT_MAX_HEADERS_TOTAL_BYTES must be at least MANDAT_MAX_HEADER_BYTES")
         # argon2 refuses less than 8 KiB per lane; checked here so start-up names the variable instead of
@@ -277,6 +342,16 @@ class Settings:
     @property
     def proxies(self) -> frozenset[str]:
         return _split_proxies(self.trusted_proxies)
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """(host, port) of MANDAT_METRICS_BIND, or None when metrics are off."""
+        if not self.metrics_bind:
+            return None
+        host, sep, port = self.metrics_bind.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigurationError(f"MANDAT_METRICS_BIND must be host:port, got {self.metrics_bind!r}")
+        return host.strip("[]"), int(port)
 
     @property
     def max_token_ttl(self) -> int:

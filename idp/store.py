@@ -122,7 +122,12 @@ class MemoryStore:
 
 
 class RedisStore:
-    """Redis implementation (redis-py asyncio). Keys are namespaced by `prefix` so tests can share a server."""
+    """Redis implementation (redis-py asyncio). Keys are namespaced by `prefix` so tests can share a server.
+
+    Every Redis failure (refused, reset, timed out after `timeout` seconds) is raised as `StorageUnavailable`,
+    which the application answers with 503 + Retry-After (`temporarily_unavailable` on protocol endpoints);
+    the client reconnects on the next command once Redis is back.
+    """
 
     # INCR then set the expiry only when the key is new: a fixed window that one Lua call makes atomic.
     _INCR_SCRIPT = """
@@ -131,12 +136,20 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
-    def __init__(self, url: str, prefix: str = "mandat:") -> None:
-        from idp.redis_client import connect
+    def __init__(self, url: str, prefix: str = "mandat:", *, timeout: float | None = None) -> None:
+        from idp.redis_client import RedisError, connect, unavailable
 
-        self._redis = connect(url)
+        self._redis = connect(url, timeout=timeout)
         self._prefix = prefix
         self._incr = self._redis.register_script(self._INCR_SCRIPT)
+        self._errors = RedisError
+        self._unavailable = unavailable
+
+    async def _call(self, command: Any) -> Any:
+        try:
+            return await command
+        except self._errors as exc:
+            raise self._unavailable(exc) from exc
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -149,31 +162,31 @@ return n
         return max(1, int(ttl * 1000))
 
     async def put(self, key: str, value: bytes, ttl: float) -> None:
-        await self._redis.set(self._k(key), value, px=self._px(ttl))
+        await self._call(self._redis.set(self._k(key), value, px=self._px(ttl)))
 
     async def add(self, key: str, value: bytes, ttl: float) -> bool:
-        return bool(await self._redis.set(self._k(key), value, px=self._px(ttl), nx=True))
+        return bool(await self._call(self._redis.set(self._k(key), value, px=self._px(ttl), nx=True)))
 
     async def get(self, key: str) -> bytes | None:
-        value = await self._redis.get(self._k(key))
+        value = await self._call(self._redis.get(self._k(key)))
         return None if value is None else bytes(value)
 
     async def take(self, key: str) -> bytes | None:
-        value = await self._redis.getdel(self._k(key))
+        value = await self._call(self._redis.getdel(self._k(key)))
         return None if value is None else bytes(value)
 
     async def delete(self, key: str) -> None:
-        await self._redis.delete(self._k(key))
+        await self._call(self._redis.delete(self._k(key)))
 
     async def incr(self, key: str, ttl: float) -> int:
-        return int(await self._incr(keys=[self._k(key)], args=[max(1, int(ttl * 1000))]))
+        return int(await self._call(self._incr(keys=[self._k(key)], args=[max(1, int(ttl * 1000))])))
 
     async def ttl(self, key: str) -> float | None:
-        ms = await self._redis.pttl(self._k(key))
+        ms = await self._call(self._redis.pttl(self._k(key)))
         return None if ms is None or ms < 0 else ms / 1000
 
     async def ping(self) -> bool:
-        return bool(await self._redis.ping())
+        return bool(await self._call(self._redis.ping()))
 
     async def close(self) -> None:
         await self._redis.aclose()

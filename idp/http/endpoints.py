@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from idp.container import Container
+from idp.errors import StorageUnavailable
 from idp.http.oauth_io import (
     NO_STORE,
     SESSION_COOKIE,
@@ -27,6 +28,8 @@ from idp.http.oauth_io import (
     send_json,
 )
 from idp.http.pages import container_of, error_page, gettext, locale_of
+from idp.observability.faults import backend_of
+from idp.observability.metrics import STORAGE_ERRORS, TOKENS, grant_label
 from idp.oidc import errors, paths
 from idp.oidc.authorize import AuthorizeFailure, decide, validate
 from idp.oidc.discovery import provider_metadata
@@ -72,8 +75,14 @@ async def authorize(request: Request) -> Response:
     try:
         oidc_request = await read_request(request)
         ctx, auth_request = await validate(provider, oidc_request)
-        session = await load_session(provider, request.cookies.get(SESSION_COOKIE))
-        outcome = await decide(provider, ctx, auth_request, session)
+        try:
+            session = await load_session(provider, request.cookies.get(SESSION_COOKIE))
+            outcome = await decide(provider, ctx, auth_request, session)
+        except StorageUnavailable as exc:
+            # The client and its redirect_uri are verified: tell it (RFC 6749 §4.1.2.1), not the person.
+            STORAGE_ERRORS.labels(backend_of(exc) or "redis").inc()
+            raise AuthorizeFailure(errors.TemporarilyUnavailable(
+                "the service is briefly unavailable, retry later", detail=exc.detail), ctx) from exc
     except AuthorizeFailure as failure:
         log_error(failure.error, request)
         if failure.redirect is not None:
@@ -129,6 +138,7 @@ class TokenEndpoint:
             # Every 401 names a scheme (RFC 9110 §15.5.2), also when the client tried client_secret_post.
             await send_json(send, exc.status, exc.as_dict(), challenge(exc, basic=True))
             return
+        TOKENS.labels(grant_label(oidc_request.params.get("grant_type", ""))).inc()
         await send_json(send, 200, body, None)
 
 

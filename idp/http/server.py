@@ -24,4 +24,6 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         "proxy_headers": False,
         "h11_max_incomplete_event_size": settings.max_headers_total_bytes + REQUEST_LINE_ALLOWANCE,
+        # SIGTERM: stop accepting, let requests in flight finish for at most this long, then shut down.
+        "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
     }

@@ -8,7 +8,7 @@ Layout of `MANDAT_KEYS_DIR`:
 A key is *published* from creation, *used for signing* from `not_before` (so relying parties that cache
 /jwks see it before any token signed with it), and stays published until every token it signed has expired:
 `retired_at + max_token_ttl`, where `retired_at` is the moment the next key took over. Processes re-read the
-folder every few seconds, so a rotation reaches every worker without a restart.
+folder every MANDAT_KEYS_RELOAD_SECONDS (5 s by default), so a rotation reaches every worker without a restart.
 """
 
 from __future__ import annotations
@@ -73,8 +73,10 @@ def derive_key(secret: bytes, label: str) -> bytes:
 
 
 class KeyStore:
-    def __init__(self, keys_dir: Path, *, max_token_ttl: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, keys_dir: Path, *, max_token_ttl: int, clock: Callable[[], float] = time.time,
+                 reload_seconds: float = RELOAD_SECONDS) -> None:
         self._dir = keys_dir / "signing"
+        self._reload_seconds = reload_seconds  # MANDAT_KEYS_RELOAD_SECONDS
         self._max_token_ttl = max_token_ttl
         self._clock = clock
         self._keys: list[StoredKey] = []
@@ -100,7 +102,7 @@ class KeyStore:
 
     def reload(self, *, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._loaded_at < RELOAD_SECONDS:
+        if not force and now - self._loaded_at < self._reload_seconds:
             return
         self._loaded_at = now
         files = sorted(self._dir.glob("*.json")) if self._dir.exists() else []
@@ -156,7 +158,7 @@ class KeyStore:
 
     def active(self) -> SigningKey:
         """The key to sign with now. Cheap: re-reads the folder at most every few seconds."""
-        if self._clock() >= self._active_until or time.monotonic() - self._loaded_at >= RELOAD_SECONDS:
+        if self._clock() >= self._active_until or time.monotonic() - self._loaded_at >= self._reload_seconds:
             self.reload()
             if self._clock() >= self._active_until:
                 self._refresh_views()
@@ -174,6 +176,16 @@ class KeyStore:
     def keys(self) -> list[StoredKey]:
         self.reload(force=True)
         return list(self._keys)
+
+    def state(self, stored: StoredKey) -> str:
+        """`active` (signs now), `pending` (published, signs later), `published` (retired, still verifies the
+        tokens it signed) or `expired` (pruned at the next rotation). The CLI and the admin API show this."""
+        now = self._clock()
+        if stored.key.kid == self.active().kid:
+            return "active"
+        if stored.not_before > now:
+            return "pending"
+        return "published" if stored.key.kid in {k.key.kid for k in self.published(now)} else "expired"
 
     # --- rotation -----------------------------------------------------------------------------------------
     def rotate(self, *, activation_delay: int, alg: str = "ES256") -> StoredKey:
