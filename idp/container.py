@@ -19,7 +19,7 @@ from idp.settings import Settings
 from idp.store import EphemeralStore, MemoryStore, RedisStore
 
 if TYPE_CHECKING:
-    from idp.domains import AccountSection, Domain, InteractionStep, StepUp
+    from idp.domains import AccountSection, Domain, InteractionStep, Job, StepUp
     from idp.signin.methods import SignInHelp, SignInMethod
 
 log = logging.getLogger("mandat")
@@ -45,6 +45,7 @@ class Container:
     sign_in_help: list[SignInHelp] = field(default_factory=list)
     step_ups: list[StepUp] = field(default_factory=list)
     interaction_steps: list[InteractionStep] = field(default_factory=list)
+    jobs: list[Job] = field(default_factory=list)
     account_sections: list[AccountSection] = field(default_factory=list)
     _services: dict[type, object] = field(default_factory=dict)
     discovery_document: dict[str, Any] | None = None
@@ -62,6 +63,7 @@ class Container:
         self.sign_in_help.extend(domain.sign_in_help)
         self.step_ups.extend(domain.step_ups)
         self.interaction_steps.extend(domain.interaction_steps)
+        self.jobs.extend(domain.jobs)
         self.account_sections.extend(domain.account_sections)
         for service in domain.services:
             self.provide(service)

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from idp.oidc.models import Authentication, Client
     from idp.oidc.sessions import Interaction
 
-__all__ = ["DEMO_SEEDERS", "DOMAINS", "AccountSection", "Domain", "DomainFactory", "InteractionStep", "StepUp",
-           "load"]
+__all__ = ["DEMO_SEEDERS", "DOMAINS", "AccountSection", "Domain", "DomainFactory", "InteractionStep", "Job",
+           "StepUp", "load"]
 
 StepUp = Callable[["Request", "Interaction", "Client", "Authentication", str], Awaitable[Response | None]]
 """Offered when the person's sign-in falls short of the requested acr: a page that raises it, or None."""
@@ -49,6 +49,16 @@ class AccountSection:
 
 
 @dataclass(frozen=True, slots=True)
+class Job:
+    """A domain's periodic background work, run in every server process every `every` seconds (the first time
+    after one interval). It must be idempotent: several processes run it."""
+
+    name: str
+    every: float
+    run: Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
 class Domain:
     name: str
     routes: Sequence[BaseRoute] = ()
@@ -61,6 +71,7 @@ class Domain:
     interaction_steps: tuple[InteractionStep, ...] = ()
     account_sections: tuple[AccountSection, ...] = ()
     services: tuple[object, ...] = ()
+    jobs: tuple[Job, ...] = ()
 
 
 DomainFactory = Callable[["Container"], "Domain | None"]
@@ -72,6 +83,7 @@ DOMAINS = (
     "idp.cards.views:domain",
     "idp.enrollment.views:domain",
     "idp.delegation.views:domain",
+    "idp.admin.views:domain",
 )
 
 DEMO_SEEDERS = (

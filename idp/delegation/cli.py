@@ -187,8 +187,13 @@ def audit_verify() -> None:
 
 
 def revoke_unlinked_guardians() -> int:
+    """After an import: create the guardian delegations of new links (parents with an account) and revoke those
+    whose link disappeared."""
     async def work(service: DelegationService) -> int:
-        return await service.revoke_unlinked_guardians()
+        summary = await service.sync_guardians()
+        if summary.created:
+            _console.print(f"{summary.created} guardian delegation(s) created from new parental links")
+        return summary.revoked
 
     count = _run(work)
     if count:
@@ -197,8 +202,9 @@ def revoke_unlinked_guardians() -> int:
 
 
 def after_registry_import(command: Callable[..., None]) -> Callable[..., None]:
-    """Wrap `registry import`: once the import wrote (fully, or partly before it stopped: exit 1), revoke the
-    guardian delegations whose parental link is gone. Same parameters and help as the wrapped command."""
+    """Wrap `registry import`: once the import wrote (fully, or partly before it stopped: exit 1), sync the
+    guardian delegations (new links of parents who have an account; links that are gone are revoked). Same
+    parameters and help as the wrapped command."""
 
     @functools.wraps(command)
     def wrapped(*args: Any, **kwargs: Any) -> None:

@@ -130,6 +130,13 @@ class DelegationSettings:
         "MANDAT_DELEGATION_INVITATIONS_PER_DAY", "20",
         doc="Self-service delegations one person may create per day (each notifies someone).",
     )
+    job_seconds: int = env_field(
+        "MANDAT_DELEGATION_JOB_SECONDS", "300",
+        doc="Every this many seconds each server process creates the guardian delegations of parents who now have "
+        "an account, revokes those whose registry link disappeared, and marks lapsed delegations `expired` "
+        "(idempotent; `0` turns the job off, e.g. when `python -m idp delegation lapse` and `sync-guardians` run "
+        "from cron). Checks at use do not wait for it: a delegation past its end never authorises anything.",
+    )
     timezone: str | None = env_field(
         "MANDAT_DELEGATION_TIMEZONE", None,
         doc="IANA time zone in which dates (birthdays, `--until`) are read. Default: America/Toronto (qc), "

@@ -515,6 +515,13 @@ class DelegationService:
                 created += 1
         return created, managed, skipped
 
+    async def run_job(self) -> dict[str, int]:
+        """The periodic job (idp.domains.Job): guardians of parents who now have an account, links that
+        disappeared, and delegations past their end."""
+        synced = await self.sync_guardians()
+        lapsed = await self.lapse_expired()
+        return {"guardians_created": synced.created, "guardians_revoked": synced.revoked, "lapsed": lapsed}
+
     async def revoke_unlinked_guardians(self) -> int:
         """Revoke live guardian delegations whose registry link is gone (call after every `registry import`)."""
         now = self.clock()

@@ -159,3 +159,15 @@ async def test_france_guardian_cannot_be_created_by_hand_without_the_registry_li
     parent = await rig.account("parent", national_id="1800175000000")
     with pytest.raises(errors.GuardianNeedsRegistryLink):
         await rig.service.create(DelegationRequest("guardian", kid, parent, ("profile",)), ADMIN)
+
+
+async def test_the_periodic_job_creates_guardians_once_the_parent_has_an_account_and_lapses(rig: Rig) -> None:
+    await rig.registry_child("2160375000000", date(2016, 3, 1), "1810175000000")
+    assert (await rig.service.run_job())["guardians_created"] == 0  # the parent has no account yet
+    parent = await rig.account("1810175000000", national_id="1810175000000")
+    first = await rig.service.run_job()
+    assert first == {"guardians_created": 1, "guardians_revoked": 0, "lapsed": 0}
+    [view] = await rig.service.received(parent)
+    rig.clock.now = view.valid_until  # the 18th birthday (France): the job marks it expired
+    assert (await rig.service.run_job())["lapsed"] == 1
+    assert (await rig.service.get(view.id)).status == "expired"
