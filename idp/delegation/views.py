@@ -13,7 +13,7 @@ from idp.delegation import acting, pages
 from idp.delegation.config import DelegationSettings
 from idp.delegation.service import DelegationService
 from idp.delegation.tokens import CLAIMS, SCOPES, DelegationTokens
-from idp.domains import Domain
+from idp.domains import Domain, Job
 
 __all__ = ["domain"]
 
@@ -30,5 +30,7 @@ def domain(container: Container) -> Domain:
         claims=CLAIMS,
         claim_source=tokens.delegations_claim,
         interaction_steps=(acting.act_as_step,),
+        account_sections=(pages.SECTION,),
         services=(service, settings, tokens),
+        jobs=(Job("delegation", settings.job_seconds, service.run_job),),
     )

@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from idp.container import Container
+from idp.delegation.pages import demo_outbox
 from idp.domains import Domain
 from idp.enrollment import activation_views
 from idp.enrollment.claims import CLAIMS, SCOPES, enrollment_claims
@@ -125,4 +126,6 @@ async def requested_page(request: Request) -> Response:
 
 async def outbox_page(request: Request) -> Response:
     letters = await service_of(request).pending_letters()
-    return render(request, "enrollment/outbox.html", {"letters": letters})
+    # Messages about delegations are shown here too (None when the delegation domain is off).
+    notices = await demo_outbox(request)
+    return render(request, "enrollment/outbox.html", {"letters": letters, "delegation_notices": notices})
