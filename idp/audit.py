@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, Table, insert, select
+from sqlalchemy import JSON, BigInteger, Integer, Select, String, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -163,6 +163,51 @@ class AuditLog:
             # One executemany through Core: the ORM's per-object bookkeeping cost more than the hashing.
             await session.execute(insert(AUDIT_TABLE), rows)
             head.hash = prev
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which events to read: each given field narrows the result. `tag` is an exact tag, or a prefix when it
+    ends with ':' (`delegation:` matches every delegation event); `since` is inclusive, `until` exclusive."""
+
+    subject: str | None = None
+    actor: str | None = None
+    tag: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _filtered(where: AuditFilter) -> Select[AuditEvent]:
+    query = select(AuditEvent)
+    if where.subject is not None:
+        query = query.where(AuditEvent.subject == where.subject)
+    if where.actor is not None:
+        query = query.where(AuditEvent.actor == where.actor)
+    if where.tag is not None:
+        if where.tag.endswith(":"):
+            query = query.where(AuditEvent.tag.startswith(where.tag, autoescape=True))
+        else:
+            query = query.where(AuditEvent.tag == where.tag)
+    if where.since is not None:
+        query = query.where(AuditEvent.at >= where.since)
+    if where.until is not None:
+        query = query.where(AuditEvent.at < where.until)
+    return query
+
+
+async def read_events(db: Database, where: AuditFilter, *, limit: int, below_id: int | None = None,
+                      above_id: int | None = None, newest_first: bool = True) -> list[AuditEvent]:
+    """One page of stored events in id order (the chain's order), newest first unless told otherwise, starting
+    below (or above) an id. Events are appended with growing ids under the chain lock, so a page walk by id
+    neither misses nor repeats an event while others are written (queued events appear once flushed)."""
+    query = _filtered(where)
+    if below_id is not None:
+        query = query.where(AuditEvent.id < below_id)
+    if above_id is not None:
+        query = query.where(AuditEvent.id > above_id)
+    query = query.order_by(AuditEvent.id.desc() if newest_first else AuditEvent.id).limit(limit)
+    async with db.session() as session:
+        return list((await session.scalars(query)).all())
 
 
 def event_body(row: AuditEvent) -> dict[str, Any]:

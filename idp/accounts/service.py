@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -38,6 +38,23 @@ class ClaimSource(Protocol):
 
 class AccountError(MandatError):
     pass
+
+
+class UnknownAccount(AccountError):
+    code = "unknown_account"
+    public = "No account has this id."
+    status = 404
+
+
+class AccountStateConflict(AccountError):
+    """The account is not in the state the change starts from (locking a locked account…)."""
+
+    code = "account_state"
+    status = 409
+
+
+def _like(word: str) -> str:
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +172,47 @@ class AccountService:
                 if fresh is not None:
                     fresh.password_hash = new_hash
         return LoginResult(account)
+
+    # --- administration (the admin API and the CLI) ---------------------------------------------------------
+    async def search(self, q: str | None, *, after: tuple[datetime, str] | None = None,
+                     limit: int = 50) -> list[Account]:
+        """Accounts whose username, national id or insurance number is `q` (spaces ignored), or whose names
+        contain every word of `q`; all accounts when `q` is empty. Ordered by (created_at, id), starting after
+        `after`: keyset pagination, stable while accounts are added."""
+        query = select(Account).order_by(Account.created_at, Account.id).limit(limit)
+        words = (q or "").split()
+        if words:
+            compact = "".join(words)
+            every_word = and_(*(or_(Account.given_name.ilike(_like(w), escape="\\"),
+                                    Account.family_name.ilike(_like(w), escape="\\"),
+                                    Account.username.ilike(_like(w), escape="\\")) for w in words))
+            query = query.where(or_(Account.username == compact, Account.national_id == compact, every_word))
+        if after is not None:
+            created_at, account_id = after
+            query = query.where(or_(Account.created_at > created_at,
+                                    and_(Account.created_at == created_at, Account.id > account_id)))
+        async with self._db.session() as session:
+            return list((await session.scalars(query)).all())
+
+    async def lock(self, account_id: str) -> Account:
+        """An active account can no longer sign in, refresh or be acted for. The caller ends its sessions and
+        grants (idp.admin.operations does both)."""
+        return await self._move(account_id, "active", "locked")
+
+    async def unlock(self, account_id: str) -> Account:
+        """A locked account is active again, and its password brute-force throttle is cleared."""
+        account = await self._move(account_id, "locked", "active")
+        await self.guard.succeeded(account.username)
+        return account
+
+    async def _move(self, account_id: str, start: str, end: str) -> Account:
+        async with self._db.transaction() as session:
+            account = await session.get(Account, account_id, with_for_update=True)
+            if account is None:
+                raise UnknownAccount(account_id)
+            if account.status != start:
+                raise AccountStateConflict(f"account {account_id} is {account.status}, not {start}",
+                                           public=f"This account is {account.status}.")
+            account.status = end
+            account.updated_at = utcnow()
+        return account

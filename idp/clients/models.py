@@ -35,5 +35,8 @@ class ClientRecord(Base):
     # sign-in methods the page offers first (a patient portal never shows a card PIN field).
     audiences: Mapped[str] = mapped_column(String(40), default="citizen", server_default="citizen")
     enabled: Mapped[bool] = mapped_column(default=True)
+    # An admin API client limited to one structure: its `admin:delegations` scope covers only the assistant
+    # delegations whose `context` is this structure id. None: no such limit.
+    admin_structure: Mapped[str | None] = mapped_column(String(300), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
