@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -29,6 +30,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(demo_app, name="demo")
 
 console = Console(stderr=True)
+T = TypeVar("T")
 
 
 def settings() -> Settings:
@@ -115,6 +117,27 @@ def account_add(username: Annotated[str, typer.Option(help="Sign-in name.")],
     console.print(f"[green]Account created[/green]: {username} ({account_id})")
 
 
+@account_app.command("lock")
+def account_lock(username: Annotated[str, typer.Option(help="Sign-in name.")],
+                 reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")]) -> None:
+    """Lock an account: no sign-in; its sessions end and its grants are revoked."""
+    account_id = _admin_run(lambda ops, by: _by_username(ops, ops.lock_account, by, username), reason)
+    console.print(f"[green]Account locked[/green]: {username} ({account_id})")
+
+
+@account_app.command("unlock")
+def account_unlock(username: Annotated[str, typer.Option(help="Sign-in name.")],
+                   reason: Annotated[str, typer.Option(help="Why (kept in the audit trail).")]) -> None:
+    """Unlock a locked account."""
+    account_id = _admin_run(lambda ops, by: _by_username(ops, ops.unlock_account, by, username), reason)
+    console.print(f"[green]Account unlocked[/green]: {username} ({account_id})")
+
+
+async def _by_username(ops: Any, change: Callable[[Any, str], Awaitable[Any]], by: Any, username: str) -> str:
+    account = await change(by, await ops.account_id(username))
+    return str(account.id)
+
+
 # --- clients --------------------------------------------------------------------------------------------------
 
 @client_app.command("add")
@@ -130,8 +153,11 @@ def client_add(client_id: Annotated[str, typer.Option(help="Client identifier.")
                name: Annotated[str | None, typer.Option(help="Name shown on consent pages.")] = None,
                subject_type: Annotated[str, typer.Option(help="pairwise | public")] = "pairwise",
                first_party: Annotated[bool, typer.Option("--first-party", help="Skip the consent page.")] = False,
-               audience: Annotated[list[str] | None, typer.Option(help="Who signs in: citizen (default) | professional (repeatable; the first decides the sign-in page's primary way in).")] = None) -> None:
-    """Register a client. A generated secret is printed once, on stdout; only its keyed hash is kept."""
+               audience: Annotated[list[str] | None, typer.Option(help="Who signs in: citizen (default) | professional (repeatable; the first decides the sign-in page's primary way in).")] = None,
+               admin_structure: Annotated[str | None, typer.Option(help="Admin API client: limit admin:delegations to the assistant delegations of this structure id.")] = None) -> None:
+    """Register a client. A generated secret is printed once, on stdout; only its keyed hash is kept.
+
+    An admin API client: `--grant-type client_credentials --scope "admin:delegations admin:accounts"`."""
     from idp.container import build_container
 
     method = "none" if public else (auth_method or "client_secret_basic")
@@ -144,13 +170,16 @@ def client_add(client_id: Annotated[str, typer.Option(help="Client identifier.")
     grants = grant_type or (["authorization_code", "refresh_token"] if redirect_uri else ["client_credentials"])
 
     async def run() -> str | None:
+        from idp.admin.operations import AdminOperations
+
         container = build_container(settings())
         try:
-            created = await container.clients.register(
-                client_id=client_id, redirect_uris=redirect_uri or [], scopes=scope.split(), name=name,
-                auth_method=method, grant_types=grants, post_logout_redirect_uris=post_logout_redirect_uri or [],
-                jwks=jwks_value, jwks_uri=jwks_uri, subject_type=subject_type, first_party=first_party,
-                audiences=audience or ["citizen"])
+            created = await AdminOperations(container).create_client(
+                _cli_admin(None), client_id=client_id, redirect_uris=redirect_uri or [], scopes=scope.split(),
+                name=name, auth_method=method, grant_types=grants,
+                post_logout_redirect_uris=post_logout_redirect_uri or [], jwks=jwks_value, jwks_uri=jwks_uri,
+                subject_type=subject_type, first_party=first_party, audiences=audience or ["citizen"],
+                admin_structure=admin_structure)
             return created.secret
         finally:
             await container.close()
@@ -163,6 +192,55 @@ def client_add(client_id: Annotated[str, typer.Option(help="Client identifier.")
     if secret:
         console.print("Client secret (shown once; store it now):")
         print(secret)
+
+
+@client_app.command("rotate-secret")
+def client_rotate_secret(client_id: Annotated[str, typer.Option(help="Client identifier.")],
+                         reason: Annotated[str | None, typer.Option(help="Why (kept in the audit trail).")] = None) -> None:
+    """Give a client a new secret, printed once on stdout; the old one stops working."""
+    secret = _admin_run(lambda ops, by: ops.rotate_client_secret(by, client_id), reason)
+    console.print(f"[green]New secret[/green] for {client_id} (shown once; store it now):")
+    print(secret)
+
+
+@client_app.command("disable")
+def client_disable(client_id: Annotated[str, typer.Option(help="Client identifier.")],
+                   reason: Annotated[str | None, typer.Option(help="Why (kept in the audit trail).")] = None) -> None:
+    """Disable a client: no more tokens, sign-ins or admin API calls; the registration is kept."""
+    _admin_run(lambda ops, by: ops.disable_client(by, client_id), reason)
+    console.print(f"[green]Client disabled[/green]: {client_id}")
+
+
+def _cli_admin(reason: str | None) -> Any:
+    """The CLI as an administrator, `admin:cli:<user>` in the audit trail, like the delegation commands."""
+    import getpass
+
+    from idp.admin.operations import By
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return By(f"cli:{user}", reason)
+
+
+def _admin_run(action: Callable[[Any, Any], Awaitable[T]], reason: str | None) -> T:
+    """Run one administrative change through idp.admin.operations: the admin API's own code path."""
+    from idp.admin.operations import AdminOperations
+    from idp.container import build_container
+
+    async def run() -> T:
+        container = build_container(settings())
+        try:
+            return await action(AdminOperations(container), _cli_admin(reason))
+        finally:
+            await container.close()
+
+    try:
+        return asyncio.run(run())
+    except MandatError as exc:
+        generic = exc.public == MandatError.public
+        raise fail(exc.detail if generic else f"{exc.public} ({exc.detail})" if exc.detail else exc.public) from None
 
 
 @client_app.command("list")

@@ -83,6 +83,15 @@ class AdminOperations:
 
     # --- accounts ---------------------------------------------------------------------------------------------
 
+    async def account_id(self, username: str) -> str:
+        """The id of the account signing in as `username` (the CLI names people that way)."""
+        from idp.accounts.service import UnknownAccount
+
+        account = await self._c.accounts.by_username(username)
+        if account is None:
+            raise UnknownAccount(username, public=f"no account named {username!r}")
+        return account.id
+
     async def lock_account(self, by: By, account_id: str) -> Account:
         """Lock, then end the account's SSO sessions and revoke its grants: a locked account keeps no way in."""
         account = await self._c.accounts.lock(account_id)
