@@ -20,6 +20,7 @@ from idp.domains import DOMAINS, DomainFactory, load
 from idp.http import endpoints, interaction, logout
 from idp.http.middleware import BodyLimit, HeaderLimit, HostCookies, SecurityHeaders
 from idp.http.pages import error_page, gettext, locale_of, render
+from idp.jobs import JobRunner
 from idp.observability import faults
 from idp.observability.http import Observe
 from idp.observability.metrics import count_authentications
@@ -96,9 +97,12 @@ def create_app(settings: Settings, *, store: EphemeralStore | None = None,
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await container.audit.start()
+        jobs = JobRunner(container.jobs)
+        jobs.start()
         try:
             yield
         finally:
+            await jobs.stop()
             await container.close()
 
     domain_routes: list[BaseRoute] = []
