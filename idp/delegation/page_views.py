@@ -18,13 +18,14 @@ from babel.dates import format_date, format_time
 
 from idp.delegation import errors, policy
 from idp.delegation.config import DelegationSettings
-from idp.delegation.history import ACTING_CHOSEN, ActedFor
+from idp.delegation.history import ACTING_CHOSEN, TOKEN_ISSUED, ActedFor
 from idp.delegation.interfaces import DelegationView, NotificationView, Party
 from idp.delegation.lookups import Person, Structure
 from idp.delegation.page_forms import SCOPE_LABELS
 from idp.http.i18n import translations
 
-__all__ = ["KIND_LABELS", "NOTICE_TEXTS", "PageText", "Sorted", "sort_delegations"]
+__all__ = ["HISTORY_TEXTS", "KIND_LABELS", "MOMENT", "NOTICE_TEXTS", "PageText", "Sorted", "history_entry", "notice",
+           "sort_delegations"]
 
 KIND_LABELS = {"assistant": "Assistant", "proxy": "Proxy", "guardian": "Parent or guardian"}
 STATUS_LABELS = {
@@ -38,6 +39,10 @@ NOTICE_TEXTS = {
 }
 ACTORS = {"admin": "An administrator", "registry": "Your health insurer's records", "job": "Mandat"}
 NO_ACCOUNT = "an account that no longer exists"
+MOMENT = "{date} at {time}"
+# What a "who acted for me" entry says after the actor's name, by audit tag.
+HISTORY_TEXTS = {ACTING_CHOSEN: "chose to act for you on {client}",
+                 TOKEN_ISSUED: "received access on your behalf for {client}"}
 _CONSENT_EXPIRY = (errors.TeenConsentRequired.rule, errors.TeenConsentWithdrawn.rule)
 
 
@@ -63,7 +68,7 @@ class PageText:
 
     def moment(self, value: datetime) -> str:
         local = value.astimezone(self.zone)
-        return self("{date} at {time}", date=format_date(local.date(), format="long", locale=self.locale),
+        return self(MOMENT, date=format_date(local.date(), format="long", locale=self.locale),
                     time=format_time(local.time(), format="short", locale=self.locale))
 
     def last_day(self, until: datetime) -> date:
@@ -183,8 +188,7 @@ def notice(text: PageText, item: NotificationView, view: DelegationView | None,
 def history_entry(text: PageText, entry: ActedFor, people: Mapping[str, Person],
                   clients: Mapping[str, str]) -> dict[str, Any]:
     client = clients.get(entry.client_id or "", entry.client_id or "")
-    what = ("chose to act for you on {client}" if entry.tag == ACTING_CHOSEN
-            else "received access on your behalf for {client}")
-    return {"id": entry.id, "actor": text.who(entry.actor_id, people), "what": text(what, client=client),
+    return {"id": entry.id, "actor": text.who(entry.actor_id, people),
+            "what": text(HISTORY_TEXTS.get(entry.tag, HISTORY_TEXTS[TOKEN_ISSUED]), client=client),
             "at": text.moment(entry.at), "at_iso": entry.at.isoformat(), "scopes": text.scopes(entry.scopes),
             "signed_in": entry.tag == ACTING_CHOSEN}

@@ -68,7 +68,7 @@ from idp.http.oauth_io import NO_STORE
 from idp.http.pages import check_csrf, container_of, form_expired, locale_of, render
 from idp.oidc.sessions import Acting, Session
 
-__all__ = ["BASE", "HISTORY", "SECTION", "demo_outbox", "routes"]
+__all__ = ["BASE", "CANCEL", "CONFIRMS", "DONE", "HISTORY", "SECTION", "demo_outbox", "problem_of", "routes"]
 
 BASE = "/account/delegations"
 PROXY, ASSISTANT, HISTORY, NOTICES_READ = (f"{BASE}/proxy", f"{BASE}/assistant", f"{BASE}/history",
@@ -417,7 +417,7 @@ CONFIRMS: dict[str, _Confirm] = {
                          "{name} will no longer be able to act for you. You can agree again later on this page.",
                          "Yes, withdraw my agreement", "withdrawn"),
 }
-_CANCEL = _Confirm("revoke", "principal", "Cancel the invitation to {name}?", "{name} will not be able to accept it.",
+CANCEL = _Confirm("revoke", "principal", "Cancel the invitation to {name}?", "{name} will not be able to accept it.",
                    "Yes, cancel the invitation", "cancelled")
 
 
@@ -448,7 +448,7 @@ def _confirm_page(action: str) -> Any:
             problem = problem_of(refusal, settings=service.settings, now=service.clock(), acting=session.acting_for)
             return await _overview(request, session, account, problem=problem)
         if confirm.what == "revoke" and view.status == "pending":
-            confirm = _CANCEL
+            confirm = CANCEL
         container = container_of(request)
         other_id = view.delegate_id if confirm.side == "principal" else view.principal_id
         people = await lookups.people(container.db, [other_id])
