@@ -37,6 +37,14 @@ __all__ = ["STOP", "act_as_step", "routes"]
 STOP = "/account/acting/stop"
 MYSELF = "myself"
 KIND_LABELS = {"assistant": "Assistant", "guardian": "Parent or guardian", "proxy": "Proxy"}
+# What acting for someone lets the person do, in their words (a scope without a label shows its name).
+ACT_LABELS = {
+    "profile": "see their name and details",
+    "mssante.read": "read their secure messages",
+    "mssante.send": "send secure messages for them",
+    "appointments.manage": "manage their appointments",
+    "dmp.read": "read their shared medical record",
+}
 
 
 def routes() -> list[BaseRoute]:
@@ -91,7 +99,8 @@ async def act_as_page(request: Request, interaction: Interaction, client: Client
         principal = await container.accounts.get(offer.principal_id)
         choices.append({
             "id": offer.delegation_id, "name": display_name(principal), "kind": KIND_LABELS.get(offer.kind, offer.kind),
-            "scopes": sorted(offer.scopes & frozenset(interaction.request.scopes)),
+            "scopes": [gettext(locale, ACT_LABELS.get(s, s))
+                       for s in sorted(offer.scopes & frozenset(interaction.request.scopes))],
             "until": datetime.fromtimestamp(offer.until, UTC).date().isoformat(),
         })
     selected = preselected.delegation_id if preselected is not None else MYSELF

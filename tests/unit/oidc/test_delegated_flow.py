@@ -250,3 +250,14 @@ async def test_every_delegated_token_is_audited(env: Env) -> None:
     assert rows[0].actor == people.bob and rows[0].subject == people.alice
     assert rows[0].detail["delegation_id"] == people.delegation
     assert rows[0].detail["scopes"] == ["openid", "profile", "appointments.manage"]
+
+
+async def test_the_act_as_page_says_whom_and_what_in_plain_words(env: Env) -> None:
+    await setup(env)
+    response = await env.http.get("/authorize", params=env.authorize_params(
+        scope="openid profile appointments.manage"))
+    response = await env.login(response, username="bob")
+    page = (await env.http.get(response.headers["location"])).text
+    assert "Pour qui agissez-vous ?" in page
+    assert "Moi-même" in page and "Alice Martin" in page
+    assert "Mandataire · autorisé : gérer ses rendez-vous, voir son nom et ses coordonnées" in page
