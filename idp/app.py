@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from idp.container import build_container
 from idp.domains import DOMAINS, DomainFactory, load
 from idp.http import endpoints, interaction, logout
+from idp.http.acting_state import ActingState
 from idp.http.middleware import BodyLimit, HeaderLimit, HostCookies, SecurityHeaders
 from idp.http.pages import error_page, gettext, locale_of, render
 from idp.jobs import JobRunner
@@ -116,6 +117,7 @@ def create_app(settings: Settings, *, store: EphemeralStore | None = None,
     handlers.update(dict.fromkeys(faults.HANDLED, faults.unavailable_handler))
     app = Starlette(routes=domain_routes + core_routes(), lifespan=lifespan, exception_handlers=handlers)
     app.state.container = container
+    app.add_middleware(ActingState)  # innermost: pages learn whom the session acts for (the banner)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderLimit, max_count=settings.max_header_count, max_field_bytes=settings.max_header_bytes,
                        max_total_bytes=settings.max_headers_total_bytes)

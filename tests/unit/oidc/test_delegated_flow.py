@@ -261,3 +261,12 @@ async def test_the_act_as_page_says_whom_and_what_in_plain_words(env: Env) -> No
     assert "Pour qui agissez-vous ?" in page
     assert "Moi-même" in page and "Alice Martin" in page
     assert "Mandataire · autorisé : gérer ses rendez-vous, voir son nom et ses coordonnées" in page
+
+
+async def test_the_banner_is_on_every_page_while_acting(env: Env) -> None:
+    people = await setup(env)
+    await delegated_tokens(env, people)
+    for path in ("/enroll", "/account", "/nowhere"):
+        page = await env.http.get(path)
+        assert "Vous agissez pour Alice Martin." in page.text, path
+        assert 'action="/account/acting/stop"' in page.text
