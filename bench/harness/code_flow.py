@@ -21,6 +21,8 @@ import asyncio
 import base64
 import dataclasses
 import hashlib
+import html
+import re
 import resource
 import secrets
 import sys
@@ -145,15 +147,44 @@ class FlowOutcome:
     id_token: str
     access_token: str | None
     nonce: str
+    body: dict[str, Any] = field(default_factory=dict)
 
 
-async def one_flow(client: httpx.AsyncClient, target: Target, discovery: dict[str, Any]) -> FlowOutcome:
+_CSRF_ATTR = re.compile(r'data-csrf="([^"]+)"')
+
+
+async def _passkey_sign_in(client: httpx.AsyncClient, page: httpx.Response, target: Target) -> httpx.Response:
+    """The sign-in page's passkey button, as passkeys.js does it: options, the authenticator, verify."""
+    assert target.authenticator is not None
+    csrf = _CSRF_ATTR.search(page.text)
+    if csrf is None:
+        raise FlowError("no_passkey_csrf", f"{page.url.path}: no data-csrf on the sign-in page")
+    base = str(page.url).split("?", 1)[0].rstrip("/")
+    headers = {"x-csrf-token": html.unescape(csrf.group(1))}
+    begun = await client.post(f"{base}/passkeys/options", json={"mode": "sign_in", "username": target.username},
+                              headers=headers)
+    if begun.status_code != 200:
+        raise FlowError(f"passkey_options_{begun.status_code}", begun.text[:200])
+    started = begun.json()
+    credential = target.authenticator.assert_(started["options"])
+    finished = await client.post(f"{base}/passkeys/verify", json={"ceremony": started["ceremony"],
+                                                                  "credential": credential}, headers=headers)
+    if finished.status_code != 200 or "redirect" not in finished.text:
+        raise FlowError(f"passkey_verify_{finished.status_code}", finished.text[:200])
+    return await client.get(urljoin(str(page.url), finished.json()["redirect"]))
+
+
+async def one_flow(client: httpx.AsyncClient, target: Target, discovery: dict[str, Any], *,
+                   scope: str | None = None, prompt: str | None = None) -> FlowOutcome:
     """Run one whole flow; raise FlowError with a short kind on the first thing that goes wrong."""
     verifier, challenge = _pkce()
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-    query = urlencode({"response_type": "code", "client_id": target.client_id, "redirect_uri": REDIRECT_URI,
-                       "scope": target.code_scope, "state": state, "nonce": nonce,
-                       "code_challenge": challenge, "code_challenge_method": "S256"})
+    params = {"response_type": "code", "client_id": target.client_id, "redirect_uri": REDIRECT_URI,
+              "scope": scope or target.code_scope, "state": state, "nonce": nonce,
+              "code_challenge": challenge, "code_challenge_method": "S256"}
+    if prompt:
+        params["prompt"] = prompt
+    query = urlencode(params)
     started = time.perf_counter()
     response = await client.get(f"{discovery['authorization_endpoint']}?{query}")
     for _hop in range(MAX_HOPS):
@@ -162,6 +193,9 @@ async def one_flow(client: httpx.AsyncClient, target: Target, discovery: dict[st
             if location.startswith(REDIRECT_URI):
                 break
             response = await client.get(location)
+        elif (response.status_code == 200 and target.authenticator is not None
+              and 'data-passkeys="sign_in"' in response.text):
+            response = await _passkey_sign_in(client, response, target)
         elif response.status_code == 200 and "html" in response.headers.get("content-type", ""):
             form = _pick_form(response.text)
             action = urljoin(str(response.url), form.action or str(response.url))
@@ -192,7 +226,7 @@ async def one_flow(client: httpx.AsyncClient, target: Target, discovery: dict[st
     if "id_token" not in body:
         raise FlowError("no_id_token", str(sorted(body)))
     return FlowOutcome(seconds=seconds, id_token=body["id_token"], access_token=body.get("access_token"),
-                       nonce=nonce)
+                       nonce=nonce, body=body)
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
@@ -302,3 +336,31 @@ def run_code_flow_processes(target: Target, discovery: dict[str, Any], jwks: dic
             merged.errors[kind] = merged.errors.get(kind, 0) + count
         merged.error_samples += part.error_samples[: 5 - len(merged.error_samples)]
     return merged
+
+
+async def _seed(target: Target, discovery: dict[str, Any], count: int, scope: str | None, prompt: str | None,
+                users: int) -> list[FlowOutcome]:
+    outcomes: list[FlowOutcome] = []
+    failures: list[str] = []
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+    async def user() -> None:
+        async with httpx.AsyncClient(follow_redirects=False, timeout=30, limits=limits, verify=False) as client:
+            while len(outcomes) < count and len(failures) < 3:
+                client.cookies.clear()
+                try:
+                    outcomes.append(await one_flow(client, target, discovery, scope=scope, prompt=prompt))
+                except (FlowError, httpx.HTTPError) as exc:
+                    failures.append(f"{type(exc).__name__}: {exc}")
+
+    await asyncio.gather(*(user() for _ in range(min(users, count))))
+    if len(outcomes) < count:
+        raise RuntimeError(f"{target.name}: only {len(outcomes)} of {count} seed flows succeeded: {failures}")
+    return outcomes[:count]
+
+
+def seed_flows(target: Target, discovery: dict[str, Any], count: int, *, scope: str | None = None,
+               prompt: str | None = None, users: int = 8) -> list[FlowOutcome]:
+    """`count` completed code flows (fresh sign-in each): their token responses seed the refresh, userinfo,
+    introspection and token-exchange loads. Not timed."""
+    return uvloop.run(_seed(target, discovery, count, scope, prompt, users))

@@ -6,6 +6,8 @@ readiness probe. `Target` is what the drivers need to know about a running serve
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import shlex
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+
+from .webauthn import SoftAuthenticator
 
 __all__ = [
     "BENCH_DIR",
@@ -58,15 +62,24 @@ class Target:
     username_field: str = "username"
     flows: tuple[str, ...] = ("client_credentials", "code_flow")
     process: ServerProcess | None = None
+    # Signs in with this software security key instead of the password form, when set (Mandat's passkey flow).
+    authenticator: SoftAuthenticator | None = None
+    # What the server's login checks, said next to its figures (the argon2 parameters, or "no password check").
+    login_note: str = ""
+    # Extra facts a flow needs (token exchange: the principal's sub, the exchange client's secret, …).
+    extra: dict[str, str] = field(default_factory=dict)
 
 
 class ServerProcess:
-    """One child process with its log file; stopped with SIGTERM, then SIGKILL."""
+    """One child process with its log file; stopped with SIGTERM, then SIGKILL. `cpus` pins it (taskset -c)."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log_dir: Path) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, log_dir: Path,
+                 cpus: str | None = None) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log: IO[bytes] = self.log_path.open("wb")
+        if cpus:
+            argv = ["taskset", "-c", cpus, *argv]
         self.popen = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL, start_new_session=True)
 
@@ -85,6 +98,18 @@ class ServerProcess:
                 continue
             total += (int(fields_[11]) + int(fields_[12])) / ticks
         return total
+
+    def rss_mb(self) -> float:
+        """Resident memory of the process and its children (workers), in MB, from /proc."""
+        total = 0
+        for pid in _process_tree(self.pid):
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return round(total / 1024, 1)
 
     def log_tail(self, lines: int = 30) -> str:
         self._log.flush()
@@ -143,10 +168,10 @@ def wait_ready(target: Target, timeout: float = READY_TIMEOUT) -> None:
     raise RuntimeError(f"{target.name} not ready at {url} after {timeout:.0f}s\n{tail}")
 
 
-def start_floor(log_dir: Path) -> Target:
+def start_floor(log_dir: Path, cpus: str | None = None) -> Target:
     port = free_port()
     proc = ServerProcess("floor", [sys.executable, str(BENCH_DIR / "floor.py"), "--port", str(port)],
-                         dict(os.environ), REPO_DIR, log_dir)
+                         dict(os.environ), REPO_DIR, log_dir, cpus)
     target = Target(name="floor (Starlette+joserfc)", issuer=f"http://127.0.0.1:{port}", client_id="bench-client",
                     client_secret="bench-secret", flows=("client_credentials",), process=proc)
     wait_ready(target)
@@ -161,14 +186,15 @@ def _peer_node() -> Path:
     return node
 
 
-def start_peer(log_dir: Path) -> Target:
+def start_peer(log_dir: Path, cpus: str | None = None) -> Target:
     node = _peer_node()
     version = subprocess.run([str(node), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     port = free_port()
-    proc = ServerProcess("peer", [str(node), "server.js", str(port)], dict(os.environ), PEER_DIR, log_dir)
+    proc = ServerProcess("peer", [str(node), "server.js", str(port)], dict(os.environ), PEER_DIR, log_dir, cpus)
     target = Target(name=f"node-oidc-provider (Node {version.lstrip('v')})", issuer=f"http://127.0.0.1:{port}",
                     client_id="bench-client", client_secret="bench-secret", username_field="login",
-                    process=proc)
+                    flows=("client_credentials", "code_flow", "refresh", "userinfo", "introspection"),
+                    login_note="devInteractions: no password check", process=proc)
     wait_ready(target)
     return target
 
@@ -176,15 +202,31 @@ def start_peer(log_dir: Path) -> Target:
 # --- Mandat -----------------------------------------------------------------------------------------------
 # Everything Mandat-specific is here, so the lead can adjust it as the CLI settles.
 
-MANDAT_CLIENT_SCOPE = "openid profile offline_access"
+# Delegated scopes (MANDAT_DELEGATION_SCOPES) the token-exchange flow asks for; the client may request them.
+DELEGATED_SCOPES = "mssante.read appointments.manage"
+MANDAT_CLIENT_SCOPE = f"openid profile offline_access {DELEGATED_SCOPES}"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+TOKEN_EXCHANGE_GRANT_FILE = REPO_DIR / "idp" / "oidc" / "grant_types" / "token_exchange.py"
+# The token-exchange actor: a second person, so alice's flows never meet an "act as" page.
+ACTOR_USERNAME, ACTOR_PASSWORD = "carol", "bench-password-carol"
+MANDAT_FLOWS = ("client_credentials", "code_flow", "code_flow_passkey", "refresh", "userinfo", "introspection",
+                "token_exchange", "password_login")
+
+
+def token_exchange_available() -> bool:
+    return TOKEN_EXCHANGE_GRANT_FILE.exists()
 
 
 def _mandat_client_add_argv(extra: str) -> list[str]:
-    # Same client as the peer's: confidential, client_secret_basic, three grant types, consent page shown.
+    # Same client as the peer's: confidential, client_secret_basic, the same grant types and redirect URI, consent
+    # page shown; plus token exchange (Mandat only) when the grant exists.
+    grants = ["authorization_code", "refresh_token", "client_credentials"]
+    if token_exchange_available():
+        grants.append(TOKEN_EXCHANGE)
     return ["client", "add", "--client-id", "bench-client", "--redirect-uri", REDIRECT_URI,
             "--scope", MANDAT_CLIENT_SCOPE, "--auth-method", "client_secret_basic",
-            "--grant-type", "authorization_code", "--grant-type", "refresh_token",
-            "--grant-type", "client_credentials", "--name", "Bench client", *shlex.split(extra)]
+            *[arg for grant in grants for arg in ("--grant-type", grant)], "--name", "Bench client",
+            *shlex.split(extra)]
 
 
 _SECRET_LINE = re.compile(r"secret\W*[:=]?\s*([A-Za-z0-9_\-.~+/=]{16,})", re.IGNORECASE)
@@ -210,27 +252,104 @@ def _mandat_cli(args: list[str], env: dict[str, str], stdin: str | None = None) 
     return result.stdout + result.stderr
 
 
-def start_mandat(log_dir: Path, extra_env: dict[str, str], client_args: str, serve_args: str) -> Target:
-    """Fresh sqlite database and keys in a temp dir; migrate, add the client and alice, then serve."""
+def argon2_note(env: dict[str, str]) -> str:
+    """The argon2id parameters Mandat hashes alice's password with (its settings' defaults unless overridden)."""
+    from idp.settings import Settings
+
+    settings = Settings.from_env(env)
+    return (f"argon2id m={settings.argon2_memory_kib} KiB, t={settings.argon2_time_cost}, "
+            f"p={settings.argon2_parallelism}")
+
+
+def _fresh_postgres(pg_url: str, name: str) -> str:
+    """Drop and create database `name` on the server of `pg_url`; return its SQLAlchemy URL."""
+    import asyncio
+
+    import asyncpg
+
+    async def recreate() -> None:
+        admin = await asyncpg.connect(pg_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            await admin.execute(f"CREATE DATABASE {name}")
+        finally:
+            await admin.close()
+
+    asyncio.run(recreate())
+    return pg_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def start_mandat(log_dir: Path, extra_env: dict[str, str], client_args: str, serve_args: str, *,
+                 cpus: str | None = None, workers: int = 1, pg_url: str | None = None, redis_url: str | None = None,
+                 delegations: int = 10_000) -> Target:
+    """Fresh database (SQLite in a temp dir, or a fresh PostgreSQL database) and keys; migrate, add the client,
+    alice and the token-exchange fixtures, serve, then register alice's software security key."""
     work = Path(tempfile.mkdtemp(prefix="mandat-bench-", dir=log_dir))
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     keys = work / "keys"
     keys.mkdir(mode=0o700)
     env = dict(os.environ)
-    env.update({"MANDAT_DATABASE_URL": f"sqlite+aiosqlite:///{work / 'mandat.db'}", "MANDAT_KEYS_DIR": str(keys),
-                "MANDAT_ISSUER": issuer})
+    database = _fresh_postgres(pg_url, "mandat_bench_run") if pg_url else f"sqlite+aiosqlite:///{work / 'mandat.db'}"
+    # WebAuthn needs a domain as RP id: the issuer stays 127.0.0.1 (every request goes there), the key is bound
+    # to "localhost" and the software authenticator reports the localhost origin.
+    origin = f"http://localhost:{port}"
+    env.update({"MANDAT_DATABASE_URL": database, "MANDAT_KEYS_DIR": str(keys), "MANDAT_ISSUER": issuer,
+                "MANDAT_PASSKEYS_RP_ID": "localhost", "MANDAT_PASSKEYS_ORIGINS": origin})
+    if redis_url:
+        env["MANDAT_REDIS_URL"] = redis_url
     env.update(extra_env)
-    target = Target(name="Mandat", issuer=issuer, client_id="bench-client", client_secret="")
+    backend = "PostgreSQL + Redis" if pg_url else "SQLite + in-process store"
+    target = Target(name="Mandat", issuer=issuer, client_id="bench-client", client_secret="",
+                    flows=MANDAT_FLOWS, login_note=argon2_note(env), extra={"backend": backend,
+                                                                           "workers": str(workers)})
     _mandat_cli(["migrate"], env)
     target.client_secret = parse_client_secret(_mandat_cli(_mandat_client_add_argv(client_args), env))
     _mandat_cli(["account", "add", "--username", target.username, "--password-stdin"], env,
                 stdin=target.password + "\n")
-    argv = [sys.executable, "-m", "idp", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-            *shlex.split(serve_args)]
-    target.process = ServerProcess("mandat", argv, env, REPO_DIR, log_dir)
+    if token_exchange_available():
+        result = subprocess.run(
+            [sys.executable, "-m", "bench.harness.mandat_setup", str(delegations), ACTOR_USERNAME, ACTOR_PASSWORD,
+             target.client_id, DELEGATED_SCOPES], cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            raise RuntimeError(f"token-exchange fixtures failed:\n{result.stdout}{result.stderr}")
+        target.extra.update(json.loads(result.stdout.strip().splitlines()[-1]))
+        target.extra["delegations"] = str(delegations)
+    argv = [sys.executable, "-m", "idp", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
+            str(workers), *shlex.split(serve_args)]
+    target.process = ServerProcess("mandat", argv, env, REPO_DIR, log_dir, cpus)
     wait_ready(target)
+    target.authenticator = register_passkey(target, origin)
     return target
+
+
+def register_passkey(target: Target, origin: str) -> SoftAuthenticator:
+    """Sign alice in with her password at /account/login, then register a software key as passkeys.js would."""
+    authenticator = SoftAuthenticator(origin=origin)
+    with httpx.Client(base_url=target.issuer, timeout=30) as http:
+        page = http.get("/account/login")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        if csrf is None:
+            raise RuntimeError("no CSRF token on /account/login")
+        signed_in = http.post("/account/login", data={"csrf_token": html.unescape(csrf.group(1)),
+                                                       "username": target.username, "password": target.password})
+        if signed_in.status_code != 303:
+            raise RuntimeError(f"alice could not sign in to register a key: {signed_in.status_code}")
+        account = http.get("/account/passkeys/new")
+        token = re.search(r'data-csrf="([^"]+)"', account.text)
+        if token is None:
+            raise RuntimeError("no data-csrf on /account/passkeys/new")
+        headers = {"x-csrf-token": html.unescape(token.group(1))}
+        begun = http.post("/account/passkeys/options", json={}, headers=headers)
+        if begun.status_code != 200:
+            raise RuntimeError(f"passkey registration options: {begun.status_code} {begun.text[:300]}")
+        started = begun.json()
+        finished = http.post("/account/passkeys/register", headers=headers, json={
+            "ceremony": started["ceremony"], "credential": authenticator.register(started["options"]),
+            "name": "bench key"})
+        if finished.status_code != 200:
+            raise RuntimeError(f"passkey registration: {finished.status_code} {finished.text[:300]}")
+    return authenticator
 
 
 def remote_mandat(url: str, client_secret: str, password: str) -> Target:

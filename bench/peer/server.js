@@ -54,7 +54,10 @@ const configuration = {
     revocation: { enabled: true },
     resourceIndicators: {
       enabled: true,
-      defaultResource: () => RESOURCE,
+      // client_credentials gets an ES256 JWT for the API, like Mandat's. The code flow asks for no resource, so
+      // its access token is the provider's own opaque one: the only kind its userinfo and introspection accept
+      // (they refuse tokens for a resource server, and cannot introspect JWTs).
+      defaultResource: (ctx) => (ctx.oidc.params?.grant_type === 'client_credentials' ? RESOURCE : undefined),
       useGrantedResource: () => true,
       getResourceServerInfo(_ctx, resourceIndicator) {
         if (resourceIndicator !== RESOURCE) throw new errors.InvalidTarget();
@@ -69,6 +72,8 @@ const configuration = {
     },
   },
   ttl: { AccessToken: 300, ClientCredentials: 300, IdToken: 300 },
+  // Refresh with rotation, as Mandat does: every use returns a new refresh token and consumes the old one.
+  rotateRefreshToken: true,
 };
 
 const provider = new Provider(issuer, configuration);
