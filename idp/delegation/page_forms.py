@@ -22,8 +22,9 @@ daily allowance (`MANDAT_DELEGATION_INVITATIONS_PER_DAY`), because the page send
 before the username is even looked up, so it answers the same for every username.
 
 What remains is inherent, and bounded: an invitation to someone who *can* accept succeeds and shows in the
-inviter's list. While it waits, the list shows the username that was typed, not the person's name, so a username
-never reveals a name before its owner accepts; and each try, successful or not, uses one of the day's invitations.
+inviter's list; each try, successful or not, uses one of the day's invitations. The lists show a delegate by the
+username that was typed until they have agreed (a proxy who accepted; an assistant, who accepts nothing, stays a
+username), so that typing a username never reveals the name of the person behind it.
 """
 
 from __future__ import annotations

@@ -114,10 +114,22 @@ class Sorted:
     ended: list[dict[str, Any]]
 
 
+def _ended_on(view: DelegationView, status: str, now: datetime) -> datetime | None:
+    if status == "declined":
+        return view.responded_at or view.updated_at
+    if status == "revoked":
+        return view.revoked_at or view.updated_at
+    if status == "expired":
+        return view.expired_at or min(view.valid_until, now)
+    return None
+
+
 def _item(text: PageText, view: DelegationView, other: str, status: str, structures: Mapping[str, Structure],
-          **extra: Any) -> dict[str, Any]:
+          now: datetime, **extra: Any) -> dict[str, Any]:
     place = structures.get(view.context) if view.context else None
+    ended = _ended_on(view, status, now)
     return {
+        "ended_on": text.day(ended) if ended else None, "ended_iso": ended.isoformat() if ended else None,
         "id": view.id, "kind": view.kind, "kind_label": text(KIND_LABELS.get(view.kind, view.kind)),
         "other": other, "status": status, "status_label": text(STATUS_LABELS.get(status, status)),
         "scopes": text.scopes(view.scopes), "until": text.day(text.last_day(view.valid_until)),
@@ -149,27 +161,29 @@ def sort_delegations(text: PageText, me: Party, given: list[DelegationView], rec
                 else:
                     consent_state = "needed"
             elif status not in ("active", "pending"):
-                out.ended.append(_item(text, view, name, status, structures, direction="guardian"))
+                out.ended.append(_item(text, view, name, status, structures, now, direction="guardian"))
                 continue
             out.guardians.append(_item(
-                text, view, name, status, structures, consent=consent_state,
+                text, view, name, status, structures, now, consent=consent_state,
                 consent_at=text.day(view.teen_consent_at), withdrawn_at=text.day(view.teen_consent_withdrawn_at)))
             continue
-        # While a proxy waits, show the username that was typed, not the name: see page_forms (no enumeration).
-        shown = other.username if other and status == "pending" else (other.name if other else text(NO_ACCOUNT))
+        # A delegate's name shows once they have agreed (or an administrator made it): before, the username that
+        # was typed, so that a username never reveals a name (page_forms: no account enumeration).
+        agreed = view.source != "self" or (view.responded_at is not None and view.status != "declined")
+        shown = (other.name if agreed else other.username) if other else text(NO_ACCOUNT)
         target = out.given if status in ("active", "pending") else out.ended
-        target.append(_item(text, view, shown, status, structures, direction="given"))
+        target.append(_item(text, view, shown, status, structures, now, direction="given"))
     for view in received:
         principal = people.get(view.principal_id)
         name = principal.name if principal else text(NO_ACCOUNT)
         status, _rule = effective_status(view, principal.birthdate if principal else None, now, settings)
         if status == "pending":
-            out.invitations.append(_item(text, view, name, status, structures, direction="received"))
+            out.invitations.append(_item(text, view, name, status, structures, now, direction="received"))
         elif status == "active":
-            out.received.append(_item(text, view, name, status, structures, direction="received"))
+            out.received.append(_item(text, view, name, status, structures, now, direction="received"))
         else:
-            out.ended.append(_item(text, view, name, status, structures, direction="received"))
-    out.ended.sort(key=lambda item: item["until_iso"], reverse=True)
+            out.ended.append(_item(text, view, name, status, structures, now, direction="received"))
+    out.ended.sort(key=lambda item: item["ended_iso"] or "", reverse=True)
     return out
 
 

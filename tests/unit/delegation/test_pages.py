@@ -268,6 +268,7 @@ async def test_the_proxy_declines(rig: Rig) -> None:
     assert (await rig.service.get(view.id)).status == "declined"
     page = (await alice.http.get("/account/delegations")).text
     assert "Ended delegations (1)" in page and "Declined" in page
+    assert "<h3>bob</h3>" in page and "Bob Durand" not in page  # never agreed: never named
 
 
 async def test_cancel_a_pending_invitation_and_give_up_an_accepted_one(rig: Rig) -> None:
@@ -343,7 +344,7 @@ async def test_an_unknown_username_answers_exactly_like_one_who_cannot_accept(ri
 
 # --- refusals on the invitation form --------------------------------------------------------------------------------
 
-PROXY_REFUSALS = [
+PROXY_REFUSALS: list[tuple[dict[str, Any], int, str, str]] = [
     ({"username": "  "}, 400, "username", "Type the username of the person."),
     ({"username": "x" * 201}, 400, "username",
      "This username is too long. Check it with the person and type it again."),
@@ -459,6 +460,9 @@ async def test_a_professional_gives_an_assistant_access_then_revokes_it(rig: Rig
     [view] = await rig.service.given(await rig.id_of("dr.martin"))
     assert (view.status, view.context, view.scopes) == ("active", "S2", ("appointments.manage", "mssante.read",
                                                                          "openid"))
+    # An assistant accepts nothing, so the professional sees the username they typed, not the name behind it.
+    given = (await doctor.http.get("/account/delegations")).text
+    assert "<h3>sec</h3>" in given and "Sam Leroy" not in given
     page = (await secretary.http.get("/account/delegations")).text
     received = text_of(page[page.index('id="received-title"'):page.index('id="history-title"')])
     assert "Claire Martin" in received and "Assistant — Clinique du Parc, 69003 LYON" in received
@@ -474,7 +478,7 @@ async def test_every_refusal_of_the_assistant_form(rig: Rig) -> None:
     await rig.account("sec", "Sam", "Leroy", kind="staff")
     await rig.account("dr.house", "Greg", "House", kind="professional")
     base = {"structure": "S1", "username": "sec", "scope": ["mssante.read"], "until": ""}
-    cases = [
+    cases: list[tuple[dict[str, Any], int, str]] = [
         ({"structure": ""}, 400, "Choose the place of practice this access is for."),
         ({"structure": "S9"}, 403, "Choose one of your own places of practice in the list."),
         ({"username": "dr.house"}, 400, NO_SUCH_ASSISTANT),
