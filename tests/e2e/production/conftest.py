@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 import ipaddress
 import os
+import re
 import ssl
 import string
 import subprocess
@@ -213,6 +214,22 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
             nginx.wait(timeout=10)
         redis.stop()
         pg.destroy()
+
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.")
+
+
+def assert_no_secrets_in_logs(topology: Topology) -> None:
+    """Every secret the tests used or received (passwords, client secrets, codes, PKCE verifiers, tokens, mailed
+    activation codes), and anything shaped like a JWT, is absent from every log of the run: both IdP processes'
+    JSON logs (at debug level), nginx's access and error logs."""
+    logs = topology.logs()
+    assert len(logs) > 10_000, "the run logged almost nothing: the scan would prove nothing"
+    secrets = {s for s in topology.secrets if len(s) >= 8}
+    assert len(secrets) >= 5
+    leaked = sorted(s[:12] + "…" for s in secrets if s in logs)
+    assert not leaked, f"secrets found in the logs: {leaked}"
+    assert not JWT.search(logs), JWT.search(logs)
 
 
 def metric(text: str, name: str, **labels: str) -> float:

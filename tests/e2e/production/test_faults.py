@@ -24,7 +24,7 @@ import asyncpg
 import httpx
 
 from tests.conftest import PASSWORD, REDIRECT, form_field
-from tests.e2e.production.conftest import Topology, metric
+from tests.e2e.production.conftest import Topology, assert_no_secrets_in_logs, metric
 from tests.e2e.production.flows import Flow
 from tests.e2e.production.writers import seed_activations
 
@@ -317,3 +317,8 @@ async def test_sigterm_lets_requests_in_flight_finish_and_new_ones_go_to_the_oth
     assert {r.status_code for r in balanced} == {200}
     assert {r.headers["x-mandat-upstream"].split(", ")[-1] for r in balanced} == {topology.upstream(1)}
     topology.idps[1].start()
+
+
+def test_zz_no_secret_in_the_logs_of_the_run(topology: Topology) -> None:
+    """Logs of a run that crashed processes and lost storage twice: still no secret in them."""
+    assert_no_secrets_in_logs(topology)

@@ -15,7 +15,8 @@ import time
 import httpx
 
 from tests.conftest import REDIRECT
-from tests.e2e.production.conftest import Topology, metric
+from tests.e2e.production.components import IdpProcess
+from tests.e2e.production.conftest import Topology, assert_no_secrets_in_logs, metric
 from tests.e2e.production.flows import Flow, jwt_part
 
 
@@ -122,3 +123,28 @@ async def test_logs_are_json_lines_with_request_ids(topology: Topology) -> None:
     assert traced and traced[0]["route"] == "/readyz" and traced[0]["status"] == 200
     nginx_lines = [json.loads(line) for line in (topology.root / "nginx" / "access.log").read_text().splitlines()]
     assert any(line["request_id"] == "trace-me-42" for line in nginx_lines)
+
+
+async def test_serve_with_two_workers_shares_state_and_sums_metrics(topology: Topology) -> None:
+    """`serve --workers 2` on the same PostgreSQL + Redis: uvicorn workers, any step on any worker."""
+    idp = IdpProcess("workers2", topology.env, topology.root, workers=2)
+    idp.start()
+    try:
+        async with httpx.AsyncClient(base_url=idp.url.replace("127.0.0.1", "localhost"), timeout=20) as http:
+            flow = Flow(http, topology.client_secret)
+            for _ in range(3):
+                code, verifier = await flow.code(pins=[None] * 5)
+                tokens = await flow.token({"grant_type": "authorization_code", "code": code,
+                                           "redirect_uri": REDIRECT, "code_verifier": verifier}, pin=None)
+                assert tokens.status_code == 200, tokens.text
+        topology.secrets |= flow.secrets
+        text = await metrics_of(idp.metrics_port)
+        # One endpoint for both workers: the sum of their counters.
+        assert metric(text, "mandat_tokens_issued_total", grant="authorization_code") == 3
+        assert metric(text, "mandat_http_requests_total", route="/authorize") == 3
+    finally:
+        idp.stop()
+
+
+def test_zz_no_secret_in_the_logs_of_the_run(topology: Topology) -> None:
+    assert_no_secrets_in_logs(topology)

@@ -1,0 +1,304 @@
+"""Soak and scale-out figures for the production topology (nginx + 2 × `serve` + PostgreSQL + Redis, real processes).
+
+    .venv/bin/python -m bench.soak.run --minutes 5 --rate 40        # the soak: bounded mixed workload
+    .venv/bin/python -m bench.soak.run --throughput --seconds 20    # 1 vs 2 processes, client_credentials via wrk
+
+A report, not a test. Every request targets 127.0.0.1, at a fixed rate, for a fixed time, and stops by itself.
+The topology is the one tests/e2e/production builds (private PostgreSQL and Redis on free ports, nginx from
+deploy/nginx/templates). The soak mixes, per second of `--rate`: logins with a full code flow (authorize, login,
+consent, token), refreshes, client_credentials, introspection, userinfo. (Token exchange needs a delegation and
+a delegated session: not in the mix yet.) It reports the error count (anything but the expected answer), p50/p99
+per operation, and every 10 s the RSS of each IdP process, PostgreSQL connections by state and the machine's
+load average; all to bench/results/soak-<UTC time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import REDIRECT, free_port  # noqa: E402
+from tests.e2e.production.components import IdpProcess, PrivatePostgres, PrivateRedis  # noqa: E402
+from tests.e2e.production.conftest import Topology, _seed, idp_env, self_signed, start_nginx  # noqa: E402
+from tests.e2e.production.flows import Flow  # noqa: E402
+
+
+def rss_kib(pid: int) -> int:
+    """RSS of a process and its children (a `serve --workers N` supervisor and its workers)."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) if match else 0
+    return total
+
+
+def build(root: Path, processes: int, *, quiet: bool) -> Topology:
+    pg = PrivatePostgres()
+    redis = PrivateRedis(root / "redis")
+    nginx_port = free_port()
+    pg.start()
+    redis.start()
+
+    async def create_db() -> None:
+        conn = await asyncpg.connect(pg.admin_dsn)
+        try:
+            await conn.execute("CREATE DATABASE mandat")
+        finally:
+            await conn.close()
+
+    asyncio.run(create_db())
+    env = idp_env(root, pg, redis, nginx_port)
+    # Production-like: info logs, access lines off (as a soak would flood the disk otherwise), real argon2 cost.
+    env.update({"MANDAT_LOG_LEVEL": "warning" if quiet else "info", "MANDAT_ARGON2_TIME_COST": "2",
+                "MANDAT_ARGON2_MEMORY_KIB": "19456"})
+    topo = Topology(root, pg, redis, [], nginx_port, None, root / "nginx" / "tls.pem", env)
+    migrated = topo.cli("migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    topo.client_secret, topo.m2m_secret = asyncio.run(_seed(topo.settings()))
+    topo.idps.extend(IdpProcess(f"idp{n}", env, root) for n in range(1, processes + 1))
+    for idp in topo.idps:
+        idp.start()
+    (root / "nginx").mkdir()
+    tls = self_signed(root / "nginx")
+    topo.nginx = start_nginx(root / "nginx", nginx_port, [i.port for i in topo.idps], tls)
+    return topo
+
+
+def teardown(topo: Topology) -> None:
+    for idp in topo.idps:
+        idp.stop()
+    if topo.nginx is not None:
+        topo.nginx.terminate()
+        topo.nginx.wait(timeout=10)
+    topo.redis.stop()
+    topo.pg.destroy()
+
+
+# --- the soak ------------------------------------------------------------------------------------------------
+
+class Soak:
+    def __init__(self, topo: Topology) -> None:
+        self.topo = topo
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.samples: list[str] = []
+        self.refresh_tokens: list[str] = []
+        self.access_tokens: list[str] = []
+
+    async def timed(self, name: str, call: Callable[[], Awaitable[bool]]) -> None:
+        started = time.perf_counter()
+        try:
+            ok = await call()
+        except (httpx.HTTPError, AssertionError, KeyError) as exc:
+            ok = False
+            if len(self.samples) < 20:
+                self.samples.append(f"{name}: {type(exc).__name__}: {str(exc)[:200]}")
+        self.latency[name].append(time.perf_counter() - started)
+        if not ok:
+            self.errors[name] += 1
+
+    async def code_flow(self, http: httpx.AsyncClient) -> bool:
+        flow = Flow(http, self.topo.client_secret)
+        code, verifier = await flow.code(pins=[None] * 5, username=random.choice(["alice", "bob", "carol", "dave"]))
+        response = await flow.token({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+                                     "code_verifier": verifier}, pin=None)
+        if response.status_code != 200:
+            return False
+        body = response.json()
+        self.refresh_tokens.append(body["refresh_token"])
+        self.access_tokens.append(body["access_token"])
+        del self.refresh_tokens[:-50], self.access_tokens[:-50]
+        return True
+
+    async def refresh(self, http: httpx.AsyncClient) -> bool:
+        if not self.refresh_tokens:
+            return True
+        token = self.refresh_tokens.pop(random.randrange(len(self.refresh_tokens)))
+        response = await http.post("/token", auth=("rp", self.topo.client_secret),
+                                   data={"grant_type": "refresh_token", "refresh_token": token})
+        if response.status_code == 200:
+            self.refresh_tokens.append(response.json()["refresh_token"])
+        return response.status_code == 200
+
+    async def client_credentials(self, http: httpx.AsyncClient) -> bool:
+        response = await http.post("/token", auth=("m2m", self.topo.m2m_secret),
+                                   data={"grant_type": "client_credentials"})
+        return response.status_code == 200
+
+    async def introspect(self, http: httpx.AsyncClient) -> bool:
+        if not self.access_tokens:
+            return True
+        response = await http.post("/token/introspect", auth=("rp", self.topo.client_secret),
+                                   data={"token": random.choice(self.access_tokens)})
+        return response.status_code == 200 and "active" in response.json()
+
+    async def userinfo(self, http: httpx.AsyncClient) -> bool:
+        if not self.access_tokens:
+            return True
+        response = await http.get("/userinfo", headers={"authorization": f"Bearer {random.choice(self.access_tokens)}"})
+        # A token of a grant revoked by refresh-token reuse detection would be 401: not in this mix.
+        return response.status_code == 200
+
+    async def run(self, minutes: float, rate: float) -> dict[str, Any]:
+        mix: list[tuple[str, Callable[[httpx.AsyncClient], Awaitable[bool]], float]] = [
+            ("code_flow", self.code_flow, 0.15), ("refresh", self.refresh, 0.15),
+            ("client_credentials", self.client_credentials, 0.35), ("introspect", self.introspect, 0.2),
+            ("userinfo", self.userinfo, 0.15)]
+        weights = [w for _, _, w in mix]
+        timeline: list[dict[str, Any]] = []
+        end = time.monotonic() + minutes * 60
+        pending: set[asyncio.Task[None]] = set()
+        clients = [self.topo.client(timeout=30) for _ in range(32)]
+        sem = asyncio.Semaphore(64)
+
+        async def one(index: int) -> None:
+            name, call, _ = random.choices(mix, weights)[0]
+            async with sem:
+                await self.timed(name, lambda: call(clients[index % len(clients)]))
+
+        async def sampler() -> None:
+            conn = await asyncpg.connect(self.topo.pg.admin_dsn)
+            try:
+                while time.monotonic() < end:
+                    states = {r["state"] or "none": r["n"] for r in await conn.fetch(
+                        "SELECT state, count(*) AS n FROM pg_stat_activity WHERE datname = 'mandat' GROUP BY state")}
+                    timeline.append({"t": round(minutes * 60 - (end - time.monotonic()), 1),
+                                     "rss_mib": {idp.name: round(rss_kib(idp.pid) / 1024, 1) for idp in self.topo.idps},
+                                     "db_connections": states, "load": os.getloadavg()[0],
+                                     "done": sum(len(v) for v in self.latency.values())})
+                    await asyncio.sleep(10)
+            finally:
+                await conn.close()
+
+        sampling = asyncio.create_task(sampler())
+        index = 0
+        started = time.monotonic()
+        while time.monotonic() < end:
+            index += 1
+            task = asyncio.create_task(one(index))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            # Fixed rate: the next start is scheduled from the start time, not from the last answer.
+            await asyncio.sleep(max(0.0, started + index / rate - time.monotonic()))
+        await asyncio.gather(*pending)
+        await sampling
+        for client in clients:
+            await client.aclose()
+        return {"timeline": timeline, "operations": {
+            name: {"count": len(values), "errors": self.errors.get(name, 0),
+                   "p50_ms": round(statistics.median(values) * 1000, 1),
+                   "p99_ms": round(sorted(values)[max(0, int(len(values) * 0.99) - 1)] * 1000, 1)}
+            for name, values in sorted(self.latency.items())},
+            "errors": sum(self.errors.values()), "error_samples": self.samples, "sent": index}
+
+
+# --- 1 vs 2 processes -----------------------------------------------------------------------------------------
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic %s"
+"""
+
+
+def wrk(url: str, secret: str, seconds: int, connections: int, root: Path) -> dict[str, Any]:
+    import base64
+
+    script = root / "cc.lua"
+    script.write_text(WRK_SCRIPT % base64.b64encode(f"m2m:{secret}".encode()).decode())
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+                          url + "/token"], capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    p50 = re.search(r"50%\s+([\d.]+\w+)", out)
+    p99 = re.search(r"99%\s+([\d.]+\w+)", out)
+    return {"rps": rps, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errors.group(1) if errors else "", "p50": p50.group(1) if p50 else "",
+            "p99": p99.group(1) if p99 else ""}
+
+
+def throughput(seconds: int, connections: int) -> dict[str, Any]:
+    """client_credentials through nginx (plain http to each process avoided: TLS is part of the path) with one,
+    then two IdP processes; PostgreSQL and Redis the same."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    results: dict[str, Any] = {}
+    for processes in (1, 2):
+        root = Path(tempfile.mkdtemp(prefix=f"mandat-tput{processes}-"))
+        topo = build(root, processes, quiet=True)
+        try:
+            wrk(topo.url.replace("localhost", "127.0.0.1"), topo.m2m_secret, 3, connections, root)  # warm-up
+            load_before = os.getloadavg()[0]
+            results[f"{processes}_process"] = wrk(topo.url.replace("localhost", "127.0.0.1"), topo.m2m_secret,
+                                                  seconds, connections, root) | {"load_before": load_before}
+        finally:
+            teardown(topo)
+            shutil.rmtree(root, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=5.0, help="soak duration (bounded to 60)")
+    parser.add_argument("--rate", type=float, default=40.0, help="operations started per second (bounded to 500)")
+    parser.add_argument("--throughput", action="store_true", help="measure 1 vs 2 processes instead")
+    parser.add_argument("--seconds", type=int, default=20, help="throughput: seconds per run")
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    cpus = os.cpu_count()
+    if args.throughput:
+        report = {"kind": "throughput", "cpus": cpus, **throughput(min(args.seconds, 120), args.connections)}
+        path = out_dir / f"throughput-{stamp}.json"
+    else:
+        root = Path(tempfile.mkdtemp(prefix="mandat-soak-"))
+        topo = build(root, 2, quiet=True)
+        try:
+            result = asyncio.run(Soak(topo).run(min(args.minutes, 60), min(args.rate, 500)))
+        finally:
+            teardown(topo)
+            shutil.rmtree(root, ignore_errors=True)
+        report = {"kind": "soak", "minutes": args.minutes, "rate": args.rate, "cpus": cpus, **result}
+        path = out_dir / f"soak-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
