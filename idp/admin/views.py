@@ -386,4 +386,4 @@ def domain(container: Container) -> Domain | None:
         return JSONResponse(document, headers={"cache-control": "no-cache"})
 
     return Domain(name="admin", routes=build_routes(admin, OPERATIONS, [Route(PREFIX + "/openapi.json", openapi)]),
-                  services=(admin.operations, settings))
+                  services=(admin, admin.operations, settings))
