@@ -4,12 +4,13 @@
 #
 #   docker build -t mandat .
 #   docker run --rm --read-only -v mandat-data:/var/lib/mandat -v mandat-keys:/etc/mandat/keys mandat migrate
-#   docker run -d --read-only -v mandat-data:/var/lib/mandat -v mandat-keys:/etc/mandat/keys -p 8000:8000 \
-#       -e MANDAT_ISSUER=https://idp.example mandat
+#   docker run -d --read-only --tmpfs /tmp -v mandat-data:/var/lib/mandat -v mandat-keys:/etc/mandat/keys \
+#       -p 8000:8000 -e MANDAT_ISSUER=https://idp.example mandat
 #
 # Run `migrate` once per release (e.g. a Kubernetes Job) before starting the servers. Production: PostgreSQL
 # and Redis are external (MANDAT_DATABASE_URL, MANDAT_REDIS_URL; then `serve ... --workers N`). The only
-# writable paths are the two volumes, so the root filesystem can be read-only.
+# writable paths are the two volumes and /tmp (metrics shared by the workers: a tmpfs), so the root filesystem can
+# be read-only. deploy/ has the compose file and the Kubernetes manifests.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder

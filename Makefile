@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test lint typecheck unit system-deps node-deps bench clean
+.PHONY: run test lint typecheck unit system-deps node-deps bench soak clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ unit: $(VENV)/.test
 
 bench: $(VENV)/.test
 	$(PY) bench/run.py
+
+## Soak the production topology (nginx + 2 processes + PostgreSQL + Redis) for 5 minutes; see bench/soak/run.py.
+soak: $(VENV)/.test
+	$(PY) -m bench.soak.run --minutes 5 --rate 30
 
 clean:
 	rm -rf $(VENV) var tests/e2e/node_modules

@@ -63,13 +63,14 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         raise fail(f"--workers {workers} needs MANDAT_REDIS_URL: without it each process keeps codes, sessions and "
                    "sign-in transactions in its own memory (the in-process store), so a step that lands on another "
                    "process would not find them. Set MANDAT_REDIS_URL=redis://… or use --workers 1.")
-    # Before any import of prometheus_client, here or in the workers (idp/observability/metrics.py).
-    prepare_multiprocess(current)
-    from idp.observability.metrics import start_metrics_server
+    if current.metrics_address is not None:
+        # Before any import of prometheus_client, here or in the workers (idp/observability/metrics.py).
+        prepare_multiprocess(current)
+        from idp.observability.metrics import start_metrics_server
 
-    bound = start_metrics_server(current)
-    if bound is not None:
-        console.print(f"Metrics on http://{bound[0]}:{bound[1]}/metrics")
+        bound = start_metrics_server(current)
+        if bound is not None:
+            console.print(f"Metrics on http://{bound[0]}:{bound[1]}/metrics")
     uvicorn.run("idp.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools",
                 access_log=False, log_config=logging_config(current, access_log=access_log),
                 **server_options(current))
