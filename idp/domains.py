@@ -89,6 +89,7 @@ DOMAINS = (
 DEMO_SEEDERS = (
     "idp.enrollment.demo:seed_demo",
     "idp.cards.demo:seed_demo",
+    "idp.delegation.demo:seed_demo",  # after the two above: it uses their accounts, registry and directory
 )
 
 

@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 
 from idp.app import create_app
 from idp.cards import demo as cards_demo
+from idp.delegation import demo as delegation_demo
 from idp.demo.portal import create_portals
 from idp.demo.seed import PORTAL_CLIENT_ID, PRO_PORTAL_CLIENT_ID, portal_secret_path, seed
 from idp.http.server import server_options
@@ -35,13 +36,18 @@ def run_demo(settings: Settings, *, host: str, port: int, portal_port: int) -> N
     # Cards: a test PKI and a virtual card held by an in-process card agent, so no reader is needed.
     card_env = cards_demo.demo_env(settings, console)
     demo_settings = Settings.from_env({**settings.environ, "MANDAT_DEMO": "true", **card_env})
-    if not asyncio.run(seed(demo_settings, console=console)) and card_env:
-        asyncio.run(cards_demo.seed_existing(demo_settings, console))
+    portal_url = f"http://localhost:{portal_port}"
+    if not asyncio.run(seed(demo_settings, console=console, portal_url=portal_url)):
+        # An existing database gets what was added since it was seeded (each step is idempotent, in this order:
+        # the delegations use the directory's professional).
+        if card_env:
+            asyncio.run(cards_demo.seed_existing(demo_settings, console))
+        asyncio.run(delegation_demo.seed_existing(demo_settings, console))
     secret = Path(portal_secret_path(settings)).read_text().strip()
     pro_secret_file = Path(portal_secret_path(settings, PRO_PORTAL_CLIENT_ID))
     professional = (PRO_PORTAL_CLIENT_ID, pro_secret_file.read_text().strip()) if pro_secret_file.exists() else None
     idp_app = create_app(demo_settings)
-    portal = create_portals(issuer=settings.issuer, portal_url=f"http://localhost:{portal_port}",
+    portal = create_portals(issuer=settings.issuer, portal_url=portal_url,
                             patient=(PORTAL_CLIENT_ID, secret), professional=professional)
     console.print(f"[bold green]Mandat[/bold green] at {settings.issuer}  ·  demo portal at "
                   f"http://localhost:{portal_port}  ·  see README for demo accounts")

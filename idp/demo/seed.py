@@ -44,26 +44,29 @@ def portal_secret_path(settings: Settings, client_id: str = PORTAL_CLIENT_ID) ->
     return str(settings.keys_path / f"{client_id}.secret")
 
 
-async def ensure_pro_portal(container: Container, settings: Settings) -> None:
+async def ensure_pro_portal(container: Container, settings: Settings, portal_url: str = PORTAL_URL) -> None:
     """The professional space of the demo portal: a `professional` client (card first on its sign-in page).
     Idempotent, so a database seeded before it existed gets it on the next `make run`."""
     if await container.clients.get(PRO_PORTAL_CLIENT_ID) is not None:
         return
     created = await container.clients.register(
         client_id=PRO_PORTAL_CLIENT_ID, name="Espace professionnel (démo)",
-        redirect_uris=[f"{PORTAL_URL}/pro/callback"], post_logout_redirect_uris=[f"{PORTAL_URL}/pro/"],
+        redirect_uris=[f"{portal_url}/pro/callback"], post_logout_redirect_uris=[f"{portal_url}/pro/"],
         scopes=["openid", "profile", "email", "scope_all", "rpps", "identity"], auth_method="client_secret_basic",
         grant_types=["authorization_code", "refresh_token"], audiences=["professional"])
     write_secret_file(portal_secret_path(settings, PRO_PORTAL_CLIENT_ID), created.secret or "")
 
 
-async def seed(settings: Settings, *, force: bool = False, console: Console | None = None) -> bool:
+async def seed(settings: Settings, *, force: bool = False, console: Console | None = None,
+               portal_url: str = PORTAL_URL) -> bool:
+    """Seed an empty database (or any with `force`); returns whether it did. The demo clients' redirect URIs are
+    under `portal_url` (the demo portal's address)."""
     console = console or Console(stderr=True)
     container = build_container(settings)
     try:
         async with container.db.session() as session:
             count = (await session.execute(select(func.count()).select_from(Account))).scalar_one()
-        await ensure_pro_portal(container, settings)
+        await ensure_pro_portal(container, settings, portal_url)
         if count and not force:
             console.print("Demo data already present; nothing seeded.")
             return False
@@ -72,8 +75,8 @@ async def seed(settings: Settings, *, force: bool = False, console: Console | No
                 await container.accounts.create(password=DEMO_PASSWORD, **spec)  # type: ignore[arg-type]
         if await container.clients.get(PORTAL_CLIENT_ID) is None:
             created = await container.clients.register(
-                client_id=PORTAL_CLIENT_ID, name="Portail patient (démo)", redirect_uris=[f"{PORTAL_URL}/callback"],
-                post_logout_redirect_uris=[f"{PORTAL_URL}/"],
+                client_id=PORTAL_CLIENT_ID, name="Portail patient (démo)", redirect_uris=[f"{portal_url}/callback"],
+                post_logout_redirect_uris=[f"{portal_url}/"],
                 scopes=["openid", "profile", "email", "offline_access", *extra_demo_scopes()],
                 auth_method="client_secret_basic", grant_types=["authorization_code", "refresh_token"],
                 audiences=["citizen"])
