@@ -7,7 +7,8 @@ either. /recover is the same form with words for a lost password or device: a re
 account mails a recovery code, and activating it revokes the old credentials (see recovery.py).
 
 **Demo outbox.** /demo/outbox lists the pending letters, codes included, so a newcomer can finish the flow
-without a printer. The route exists only in demo mode.
+without a printer, and the delegation domain's messages (idp.delegation.pages.demo_outbox). The route exists only
+in demo mode.
 """
 
 from __future__ import annotations

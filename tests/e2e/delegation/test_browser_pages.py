@@ -287,6 +287,7 @@ async def test_every_delegation_page_is_accessible_and_fits_a_phone(
             await check(page, f"{base}/{made['dave']}/revoke")
             await check(page, f"{base}/history")
             assert await page.locator("li.card").count() == 4
+            await page.screenshot(path=str(screenshots / f"delegations-history-{lang}-320.png"), full_page=True)
             await check(page, f"{base}/proxy")
             await page.locator("#username").fill("")
             await page.locator("form[action='/account/delegations/proxy'] button[type=submit]").click()
@@ -307,6 +308,7 @@ async def test_every_delegation_page_is_accessible_and_fits_a_phone(
         async with person(browser, idp, "dr.martin", lang) as page:
             await check(page, base)
             await check(page, f"{base}/assistant")
+            await page.screenshot(path=str(screenshots / f"delegations-assistant-{lang}-320.png"), full_page=True)
             await page.locator("form[action='/account/delegations/assistant'] button[type=submit]").click()
             await page.locator("#problem").wait_for()
             await check(page)

@@ -534,6 +534,7 @@ async def test_a_teenager_at_the_age_limit_consents_then_withdraws(rig: Rig) -> 
     page = (await teen.http.get("/account/delegations")).text
     section = text_of(page[page.index('id="guardians-title"'):page.index('id="given-title"')])
     assert "Since you turned 14, Julie Tremblay can act for you only if you agree." in section
+    assert "Nobody else can act for you at the moment." in text_of(page)
     assert "Waiting for an answer" not in section
     refused = await parent.post(f"/account/delegations/{held}/consent")
     assert (refused.status_code, alert(refused.text)) == (
