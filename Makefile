@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test lint typecheck unit system-deps node-deps bench soak clean
+.PHONY: run test lint typecheck unit system-deps node-deps bench soak clean docs docs-reference docs-screenshots
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,9 +45,23 @@ unit: $(VENV)/.test
 bench: $(VENV)/.test
 	$(PY) bench/run.py
 
+## Build the documentation site into site/ with --strict (a broken link, an unlisted page or a stale generated page
+## fails). `make test` builds it too (tests/unit/test_docs.py).
+docs: $(VENV)/.test
+	$(PY) scripts/docs_reference.py --check
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+## Regenerate the reference pages (configuration, admin API) from the code.
+docs-reference: $(VENV)/.test
+	$(PY) scripts/docs_reference.py
+
+## Retake the screenshots in docs/img/ (Chromium, through the real pages).
+docs-screenshots: $(VENV)/.test node-deps
+	MANDAT_DOCS_SCREENSHOTS=docs/img $(VENV)/bin/pytest -q tests/e2e/test_docs_screenshots.py
+
 ## Soak the production topology (nginx + 2 processes + PostgreSQL + Redis) for 5 minutes; see bench/soak/run.py.
 soak: $(VENV)/.test
 	$(PY) -m bench.soak.run --minutes 5 --rate 30
 
 clean:
-	rm -rf $(VENV) var tests/e2e/node_modules
+	rm -rf $(VENV) var tests/e2e/node_modules site
