@@ -357,6 +357,11 @@ def _delegation_id(request: Request) -> str:
     return value
 
 
+def _was_invitation(view: DelegationView) -> bool:
+    """A proxy its delegate never accepted: ending it cancels an invitation rather than revoking an access."""
+    return view.kind == "proxy" and view.source == "self" and view.responded_at is None
+
+
 async def _change(request: Request, what: str, done: str) -> Response:
     checked = await _signed_form(request)
     if isinstance(checked, Response):
@@ -373,7 +378,8 @@ async def _change(request: Request, what: str, done: str) -> Response:
         elif what == "consent":
             await service.consent(delegation_id, actor)
         elif what == "revoke":
-            await service.revoke(delegation_id, actor, REVOKE_REASON)
+            if _was_invitation(await service.revoke(delegation_id, actor, REVOKE_REASON)):
+                done = "cancelled"
         elif what == "give_up":
             await service.give_up(delegation_id, actor)
         else:  # withdraw
@@ -447,7 +453,7 @@ def _confirm_page(action: str) -> Any:
         except errors.DelegationError as refusal:
             problem = problem_of(refusal, settings=service.settings, now=service.clock(), acting=session.acting_for)
             return await _overview(request, session, account, problem=problem)
-        if confirm.what == "revoke" and view.status == "pending":
+        if confirm.what == "revoke" and _was_invitation(view):
             confirm = CANCEL
         container = container_of(request)
         other_id = view.delegate_id if confirm.side == "principal" else view.principal_id
@@ -470,16 +476,7 @@ def _confirm_page(action: str) -> Any:
 def _confirm_submit(action: str) -> Any:
     async def submit(request: Request) -> Response:
         confirm = CONFIRMS[action]
-        done = confirm.done
-        if confirm.what == "revoke":
-            # A pending invitation is "cancelled", an accepted one "revoked": same call, different words.
-            service = _service(request)
-            try:
-                view = await service.get(_delegation_id(request))
-                done = "cancelled" if view.status == "pending" else done
-            except errors.DelegationError:
-                pass
-        return await _change(request, confirm.what, done)
+        return await _change(request, confirm.what, confirm.done)
 
     return submit
 
@@ -535,7 +532,7 @@ async def section(request: Request, account: Account) -> Mapping[str, Any]:
     received = [view for view in await service.received(account.id) if live(view)]
     unread = await service.notifications(account.id, unread_only=True)
     return {
-        "gave": len([view for view in given if view.kind != "guardian"]),
+        "gave": len([view for view in given if view.kind != "guardian" and view.status == "active"]),
         "guardians": len([view for view in given if view.kind == "guardian"]),
         "holds": len([view for view in received if view.status == "active"]),
         "invitations": len([view for view in received if view.status == "pending"]),

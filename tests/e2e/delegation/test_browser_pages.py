@@ -60,7 +60,7 @@ async def axe_on(browser: Any, context: BrowserContext, url: str, lang: str) -> 
     """axe-core on `url` as the person in `context` sees it, in a CSP-bypassing context with the same cookies."""
     checker = await browser.new_context(locale=LOCALES[lang], bypass_csp=True, viewport=PHONE)
     try:
-        await checker.add_cookies(await context.cookies())  # type: ignore[arg-type]
+        await checker.add_cookies(await context.cookies())
         page = await checker.new_page()
         await page.goto(url)
         await check_accessibility(page)
