@@ -17,7 +17,10 @@ as a recovery and revokes the account's sessions and tokens: the parent signs in
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -57,6 +60,16 @@ _LIVE = ("pending", "active")
 
 _Principal = aliased(Account, name="principal")
 _Delegate = aliased(Account, name="delegate")
+
+# `check` keeps the rows it read, per process, while they are known current: every change made through this
+# service writes a new random stamp to the ephemeral store after it commits (Redis: shared by every process), and a
+# kept row counts only under the stamp that was current when it was read. So a revocation, a lapse, a consent
+# withdrawn take effect at the next check everywhere, at the cost of one store read. Changes made elsewhere
+# (an account's status, kind or birth date) reach kept rows within `check_cache_seconds`, or at once when their
+# code calls `DelegationService.changed()`.
+_STAMP_KEY = "delegation:stamp"
+_STAMP_TTL = 7 * 86400
+_CHECK_CACHE_MAX = 50_000
 
 # The hot path: one primary-key probe joined to the two accounts by theirs.
 _CHECK = (
@@ -101,16 +114,29 @@ _NOTICES = {
 
 class DelegationService:
     def __init__(self, db: Database, store: EphemeralStore, audit: AuditLog, settings: DelegationSettings,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, *, check_cache_seconds: float = 2.0) -> None:
         self._db = db
         self._store = store
         self._audit = audit
         self._settings = settings
+        self._check_cache_seconds = check_cache_seconds
+        self._checked: dict[str, tuple[bytes, float, Any]] = {}
         self.clock = clock
 
     @property
     def settings(self) -> DelegationSettings:
         return self._settings
+
+    async def changed(self) -> None:
+        """Delegations, or the accounts they join, changed: every process's kept `check` rows are stale now."""
+        await self._store.put(_STAMP_KEY, secrets.token_bytes(16), _STAMP_TTL)
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that changes delegations; once it has committed, `changed()`."""
+        async with self._db.transaction() as session:
+            yield session
+        await self.changed()
 
     # --- create -------------------------------------------------------------------------------------------
 
@@ -121,7 +147,7 @@ class DelegationService:
         try:
             if not actor.admin and actor.account_id is not None:
                 await self._limit(actor.account_id, now)
-            async with self._db.transaction() as session:
+            async with self._writing() as session:
                 principal = await self._account(session, request.principal_id)
                 delegate = await self._account(session, request.delegate_id)
                 facts = await self._facts(session, request, principal, delegate, actor)
@@ -229,7 +255,7 @@ class DelegationService:
 
     async def _change(self, action: str, delegation_id: str, actor: Actor, reason: str | None) -> DelegationView:
         now = self.clock()
-        async with self._db.transaction() as session:
+        async with self._writing() as session:
             row = await self._locked(session, delegation_id)
             policy.check_change(action, stored_of(row), actor)
             row.updated_at = now
@@ -269,7 +295,7 @@ class DelegationService:
 
     async def _consent(self, delegation_id: str, actor: Actor, *, give: bool) -> DelegationView:
         now = self.clock()
-        async with self._db.transaction() as session:
+        async with self._writing() as session:
             row = await self._locked(session, delegation_id)
             teen = await self._account(session, row.principal_id)
             if actor.acting_for is not None:
@@ -353,8 +379,7 @@ class DelegationService:
         """The hot path (token issuance, introspection, refresh): one indexed query, then the pure policy.
         Returns the effective scopes (∩ `scopes` when given) or raises the typed refusal."""
         policy.check_act_depth(act_depth, self._settings)
-        async with self._db.session() as session:
-            found = (await session.execute(_CHECK.where(Delegation.id == delegation_id))).one_or_none()
+        found = await self._check_row(delegation_id)
         if found is None:
             raise errors.DelegationNotFound(delegation_id)
         (did, principal_id, stored_delegate, kind, stored_scopes, context, valid_from, valid_until, status,
@@ -366,6 +391,25 @@ class DelegationService:
         principal = Party(principal_id, p_kind, p_status, p_birth)
         delegate = Party(delegate_id, d_kind, d_status) if delegate_id == stored_delegate else Party(delegate_id, "")
         return policy.effective_rights(stored, principal, delegate, scopes, at, self._settings, act_depth=act_depth)
+
+    async def _check_row(self, delegation_id: str) -> Any:
+        """The row `check` needs: kept from an earlier check while the stamp is unchanged (module note), else read.
+        The stamp is read before the row, so a change committed after the read comes with a newer stamp."""
+        stamp = await self._store.get(_STAMP_KEY)
+        if stamp is None:  # first use, or expired: start one (add: never overwrite a change's stamp)
+            await self._store.add(_STAMP_KEY, secrets.token_bytes(16), _STAMP_TTL)
+            stamp = await self._store.get(_STAMP_KEY)
+        now = time.monotonic()
+        kept = self._checked.get(delegation_id)
+        if kept is not None and stamp is not None and kept[0] == stamp and now - kept[1] < self._check_cache_seconds:
+            return kept[2]
+        async with self._db.session() as session:
+            found = (await session.execute(_CHECK.where(Delegation.id == delegation_id))).one_or_none()
+        if found is not None and stamp is not None and self._check_cache_seconds > 0:
+            if len(self._checked) >= _CHECK_CACHE_MAX:
+                self._checked.clear()
+            self._checked[delegation_id] = (stamp, now, tuple(found))
+        return found
 
     async def notifications(self, account_id: str, *, limit: int = 50,
                             unread_only: bool = False) -> list[NotificationView]:
@@ -406,7 +450,7 @@ class DelegationService:
         # delegation whose child is at least the age limit (coarse cut, exact rule in policy).
         cutoff = years_before(policy.local_date(now, zone), self._settings.age_limit) + timedelta(days=1)
         lapsed = 0
-        async with self._db.transaction() as session:
+        async with self._writing() as session:
             rows = list(await session.scalars(
                 select(Delegation).where(Delegation.status.in_(_LIVE), Delegation.valid_until <= now)
                 .with_for_update()))
@@ -467,7 +511,7 @@ class DelegationService:
     async def _sync_batch(self, batch: Sequence[tuple[str, str, RegistryRecord]], scopes: tuple[str, ...],
                           now: datetime) -> tuple[int, int, int]:
         created = managed = skipped = 0
-        async with self._db.transaction() as session:
+        async with self._writing() as session:
             numbers = {record.number for _, _, record in batch}
             children = {a.username: a for a in await session.scalars(
                 select(Account).where(Account.username.in_(numbers)))}
@@ -528,7 +572,7 @@ class DelegationService:
         principal, delegate = aliased(Account), aliased(Account)
         linked = exists().where(RegistryLink.child_number == principal.national_id,
                                 RegistryLink.parent_number == delegate.national_id)
-        async with self._db.transaction() as session:
+        async with self._writing() as session:
             rows = list(await session.scalars(
                 select(Delegation)
                 .join(principal, principal.id == Delegation.principal_id)
