@@ -54,8 +54,9 @@ async def web(web_factory: Factory) -> AsyncIterator[Env]:
 
 
 def outside_view(response: httpx.Response) -> tuple[int, bytes, list[str], list[tuple[str, str]]]:
-    """Everything a requester sees of a response but its Date header."""
-    headers = sorted((k, v) for k, v in response.headers.multi_items() if k.lower() != "date")
+    """Everything a requester sees of a response but its Date header and its request id (random per request,
+    whatever the answer)."""
+    headers = sorted((k, v) for k, v in response.headers.multi_items() if k.lower() not in ("date", "x-request-id"))
     return response.status_code, response.content, response.headers.get_list("set-cookie"), headers
 
 
