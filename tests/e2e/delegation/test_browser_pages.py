@@ -73,7 +73,7 @@ async def fits_a_phone(page: Page) -> None:
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"{page.url}: {width} px wide at a {PHONE['width']} px viewport"
     small = await page.evaluate("""() => [...document.querySelectorAll(
-        'main button, main a.dl-button, main .dl-choice label, .acting-banner button')]
+        'main button, main a.dl-button, main .dl-choice label')]
         .filter(e => e.offsetParent !== null && e.getBoundingClientRect().height < 44)
         .map(e => e.outerHTML.slice(0, 80))""")
     assert not small, f"{page.url}: targets under 44 px: {small}"
