@@ -8,13 +8,24 @@ control characters; instants must carry a time zone and fall between the years 1
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    RootModel,
+    StringConstraints,
+)
 
 __all__ = [
-    "AccountList", "AccountOut", "AccountQuery", "AuditEventOut", "AuditExportQuery", "AuditList", "AuditQuery",
+    "AccountList", "AccountOut", "AccountQuery", "AuditEventOut", "AuditExport", "AuditExportQuery", "AuditList",
+    "AuditQuery",
     "ClientCreate", "ClientList", "ClientOut", "ClientUpdate", "ClientWithSecret", "CredentialList",
     "CredentialOut", "DelegationCreate", "DelegationList", "DelegationOut", "DelegationQuery", "FieldError",
     "KeyList", "KeyOut", "KeyRotate", "NoQuery", "OptionalReason", "PageQuery", "Problem", "Reason",
@@ -35,8 +46,19 @@ Uri = Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=NO
 Structure = Annotated[str, StringConstraints(min_length=1, max_length=300, pattern=NO_CONTROL)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_CONTROL)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=NO_CONTROL)]
+SOME_TEXT = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"  # not only spaces
 ReasonText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500,
-                                              pattern=NO_CONTROL)]
+                                              pattern=SOME_TEXT)]
+
+
+RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    # Only RFC 3339 text: pydantic would otherwise read a number ("0.5") as a Unix time.
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with a time zone, e.g. 2026-03-10T12:00:00Z")
+    return datetime.fromisoformat(value.upper())
 
 
 def _in_range(value: datetime) -> datetime:
@@ -46,7 +68,7 @@ def _in_range(value: datetime) -> datetime:
     return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(_in_range)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_range)]
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 GrantType = Literal["authorization_code", "refresh_token", "client_credentials",
@@ -87,7 +109,7 @@ class NoQuery(Query):
 
 class PageQuery(Query):
     limit: int = Field(50, ge=1, le=200, description="Items per page (1-200).")
-    cursor: str | None = Field(None, min_length=1, max_length=1000,
+    cursor: str | None = Field(None, min_length=3, max_length=1000, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
                                description="`next_cursor` of the previous page; absent for the first page.")
 
 
@@ -328,6 +350,11 @@ class AuditEventOut(Out):
 class AuditList(Out):
     items: list[AuditEventOut]
     next_cursor: str | None
+
+
+class AuditExport(RootModel[list[AuditEventOut]]):
+    """NDJSON: one AuditEventOut per line. Described as the array of the lines (OpenAPI 3.1 has no schema for
+    a sequence of documents)."""
 
 
 # --- keys -----------------------------------------------------------------------------------------------------------

@@ -140,8 +140,17 @@ async def get_client(call: Call) -> Reply:
     return Reply(200, schemas.ClientOut(**client_out(details)))
 
 
+def _not_itself(call: Call) -> None:
+    """An admin client cannot change or disable its own registration: one call could lock every administrator
+    out. Another admin client, or the CLI on the server, can."""
+    if call.path["client_id"] == call.caller.client_id:
+        raise Problem("conflict", "an admin client cannot change or disable itself; use another admin client or "
+                                  "the CLI")
+
+
 async def update_client(call: Call) -> Reply:
     body: schemas.ClientUpdate = call.body
+    _not_itself(call)
     # Only the fields sent; the strict model already refused null for the fields that cannot be cleared.
     changes = {name: getattr(body, name) for name in body.model_fields_set if name != "reason"}
     updated = await call.admin.operations.update_client(by(call, body.reason), call.path["client_id"], changes)
@@ -156,6 +165,7 @@ async def rotate_client_secret(call: Call) -> Reply:
 
 async def disable_client(call: Call) -> Reply:
     body: schemas.OptionalReason = call.body
+    _not_itself(call)
     details = await call.admin.operations.disable_client(by(call, body.reason), call.path["client_id"])
     return Reply(200, schemas.ClientOut(**client_out(details)))
 
@@ -328,7 +338,7 @@ OPERATIONS = [
               "clients", 201, schemas.ClientWithSecret, body=schemas.ClientCreate, errors=(409,)),
     Operation("GET", "/clients/{client_id}", C, get_client, "Read a client", "clients", 200, schemas.ClientOut),
     Operation("PATCH", "/clients/{client_id}", C, update_client, "Change a client's registration", "clients", 200,
-              schemas.ClientWithSecret, body=schemas.ClientUpdate,
+              schemas.ClientWithSecret, body=schemas.ClientUpdate, errors=(409,),
               description="Only the fields sent change. Moving to a client_secret_* method generates a secret, "
                           "returned once in client_secret."),
     Operation("POST", "/clients/{client_id}/secret", C, rotate_client_secret, "Rotate a client's secret (shown once)",
@@ -362,7 +372,7 @@ OPERATIONS = [
     Operation("GET", "/audit", U, query_audit, "Query the audit trail (newest first)", "audit", 200,
               schemas.AuditList, query=schemas.AuditQuery),
     Operation("GET", "/audit/export", U, export_audit, "Export the audit trail as NDJSON (oldest first)", "audit",
-              200, schemas.AuditEventOut, query=schemas.AuditExportQuery, media_type="application/x-ndjson",
+              200, schemas.AuditExport, query=schemas.AuditExportQuery, media_type="application/x-ndjson",
               description="One event per line, streamed; the events stored when the export starts."),
     Operation("GET", "/keys", K, list_keys, "List signing keys", "keys", 200, schemas.KeyList),
     Operation("POST", "/keys/rotate", K, rotate_keys, "Publish a new signing key", "keys", 201, schemas.KeyOut,
