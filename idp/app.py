@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -112,12 +111,13 @@ def create_app(settings: Settings, *, store: EphemeralStore | None = None,
         if domain is not None:
             container.register(domain)
             domain_routes.extend(domain.routes)
-    handlers: dict[Any, Any] = {404: not_found, 405: not_found, 500: server_error}
-    # PostgreSQL or Redis unreachable: 503 + Retry-After, never 500 (idp/observability/faults.py).
-    handlers.update(dict.fromkeys(faults.HANDLED, faults.unavailable_handler))
-    app = Starlette(routes=domain_routes + core_routes(), lifespan=lifespan, exception_handlers=handlers)
+    app = Starlette(routes=domain_routes + core_routes(), lifespan=lifespan,
+                    exception_handlers={404: not_found, 405: not_found, 500: server_error})
     app.state.container = container
     app.add_middleware(ActingState)  # innermost: pages learn whom the session acts for (the banner)
+    # PostgreSQL or Redis unreachable, in a route or in the middleware above: 503 + Retry-After, never 500
+    # (inside the header middlewares, so the 503 carries the security headers too).
+    app.add_middleware(faults.Unavailable)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderLimit, max_count=settings.max_header_count, max_field_bytes=settings.max_header_bytes,
                        max_total_bytes=settings.max_headers_total_bytes)

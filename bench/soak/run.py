@@ -260,9 +260,9 @@ def throughput(seconds: int, connections: int) -> dict[str, Any]:
         root = Path(tempfile.mkdtemp(prefix=f"mandat-tput{processes}-"))
         topo = build(root, processes, quiet=True)
         try:
-            wrk(topo.url.replace("localhost", "127.0.0.1"), topo.m2m_secret, 3, connections, root)  # warm-up
+            wrk(topo.url, topo.m2m_secret, 3, connections, root)  # warm-up
             load_before = os.getloadavg()[0]
-            results[f"{processes}_process"] = wrk(topo.url.replace("localhost", "127.0.0.1"), topo.m2m_secret,
+            results[f"{processes}_process"] = wrk(topo.url, topo.m2m_secret,
                                                   seconds, connections, root) | {"load_before": load_before}
         finally:
             teardown(topo)

@@ -23,15 +23,16 @@ import logging
 import sqlalchemy.exc
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp.errors import StorageUnavailable
 from idp.oidc import paths
 
-__all__ = ["HANDLED", "backend_of", "unavailable_handler"]
+__all__ = ["HANDLED", "Unavailable", "backend_of", "unavailable_handler"]
 
 log = logging.getLogger("mandat.faults")
 
-# Registered as Starlette exception handlers (idp/app.py); `unavailable_handler` re-raises what is not a fault.
+# What `Unavailable` looks at; `backend_of` tells a fault from a bug among them.
 HANDLED: tuple[type[BaseException], ...] = (StorageUnavailable, OSError, sqlalchemy.exc.DBAPIError,
                                              sqlalchemy.exc.TimeoutError)
 
@@ -57,7 +58,36 @@ def backend_of(exc: BaseException) -> str | None:
     return None
 
 
-async def unavailable_handler(request: Request, exc: Exception) -> Response:
+class Unavailable:
+    """ASGI middleware: a storage fault raised anywhere below it (a route, or a middleware that reads the
+    session before routing) becomes the 503 answer, unless the response has already
+    started (then there is nothing clean left to say and the server closes the connection)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except HANDLED as exc:
+            if started or backend_of(exc) is None:
+                raise
+            response = await unavailable_handler(Request(scope, receive), exc)
+            await response(scope, receive, send)
+
+
+async def unavailable_handler(request: Request, exc: BaseException) -> Response:
     backend = backend_of(exc)
     if backend is None:
         raise exc

@@ -101,7 +101,8 @@ class Topology:
 
     @property
     def url(self) -> str:
-        return f"https://localhost:{self.nginx_port}"
+        # The issuer says localhost; clients dial the address (no name lookups under load).
+        return f"https://127.0.0.1:{self.nginx_port}"
 
     def client(self, timeout: float = 20) -> httpx.AsyncClient:
         """A browser-like client of the public URL (through nginx, TLS)."""

@@ -189,6 +189,9 @@ async def test_sigkill_during_enrollment_activations_leaves_all_or_nothing(topol
             headers = {"x-mandat-pin": "1"}
             try:
                 page = await http.get("/activate", headers=headers)
+                if page.status_code != 200:  # the process is already dead: nginx's 502
+                    outcomes[f"form {page.status_code}"] += 1
+                    return
                 response = await http.post("/activate", headers=headers, data={
                     "csrf_token": form_field(page.text, "csrf_token"), "number": number, "code": code,
                     "password": passwords[number]})
@@ -207,12 +210,13 @@ async def test_sigkill_during_enrollment_activations_leaves_all_or_nothing(topol
         await asyncio.sleep(0.005)
     await asyncio.sleep(random.uniform(0, 0.05))
     topology.idps[0].signal(signal.SIGKILL)
-    await asyncio.gather(*tasks)
-    topology.idps[0].wait(10)
-    topology.restart(1)
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        topology.idps[0].wait(10)
+        topology.restart(1)
     # A killed request reaches the browser as nginx's 502: that is the crash itself, not a handled answer.
-    assert outcomes["303"] + outcomes["502"] + sum(v for k, v in outcomes.items() if not k.isdigit()) == len(seeded), \
-        outcomes
+    assert set(outcomes) <= {"303", "502", "form 502"} | {k for k in outcomes if not k[0].isdigit()}, outcomes
 
     numbers = [number for number, _ in seeded]
     accounts = {row["username"]: row for row in await fetch(
@@ -285,22 +289,29 @@ async def test_sigkill_during_delegation_changes_leaves_all_or_nothing(topology:
 
 async def test_sigterm_lets_requests_in_flight_finish_and_new_ones_go_to_the_other_process(
         topology: Topology) -> None:
-    async def login(http: httpx.AsyncClient) -> int:
-        """Authorize + the password form (argon2: a request that takes a while), on process 2."""
+    async def open_form(http: httpx.AsyncClient) -> tuple[str, str]:
+        """Authorize and the password form, on process 2."""
         flow = Flow(http, topology.client_secret)
         response = await flow.request("authorize", "GET", "/authorize", 2, params={
             "response_type": "code", "client_id": "rp", "redirect_uri": REDIRECT, "scope": "openid", "state": "s",
-            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "code_challenge_method": "S256"})
+            "prompt": "login", "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "code_challenge_method": "S256"})
         page = await flow.request("login page", "GET", response.headers["location"], 2)
         action = re.search(r'action="(/interaction/[^"]+/login)"', page.text)
         assert action
-        return (await http.post(action.group(1), headers={"x-mandat-pin": "2"}, data={
-            "csrf_token": form_field(page.text, "csrf_token"), "username": "bob", "password": PASSWORD})).status_code
+        return action.group(1), form_field(page.text, "csrf_token")
+
+    async def post(http: httpx.AsyncClient, action: str, csrf_token: str) -> int:
+        """The password (argon2 on a bounded pool: a dozen at once take a while)."""
+        response = await http.post(action, headers={"x-mandat-pin": "2"}, data={
+            "csrf_token": csrf_token, "username": "bob", "password": PASSWORD})
+        return response.status_code
 
     clients = [topology.client(timeout=30) for _ in range(12)]
     try:
-        in_flight = [asyncio.create_task(login(http)) for http in clients]
-        await asyncio.sleep(0.6)
+        forms = [await open_form(http) for http in clients]
+        in_flight = [asyncio.create_task(post(http, *form)) for http, form in zip(clients, forms, strict=True)]
+        await asyncio.sleep(0.15)  # all sent, most still hashing
         topology.idps[1].signal(signal.SIGTERM)
         results = await asyncio.gather(*in_flight, return_exceptions=True)
     finally:
@@ -311,7 +322,7 @@ async def test_sigterm_lets_requests_in_flight_finish_and_new_ones_go_to_the_oth
     assert exit_code in (0, -signal.SIGTERM)
     assert "Finished server process" in topology.idps[1].log.read_text()
     # Requests that reached process 2 before SIGTERM completed; none was cut (no 502, no reset).
-    assert all(r in (303, 200) for r in results), results
+    assert results == [303] * len(clients), results
     async with topology.client() as http:
         balanced = [await http.get("/readyz") for _ in range(10)]
     assert {r.status_code for r in balanced} == {200}

@@ -130,7 +130,7 @@ async def test_serve_with_two_workers_shares_state_and_sums_metrics(topology: To
     idp = IdpProcess("workers2", topology.env, topology.root, workers=2)
     idp.start()
     try:
-        async with httpx.AsyncClient(base_url=idp.url.replace("127.0.0.1", "localhost"), timeout=20) as http:
+        async with httpx.AsyncClient(base_url=idp.url, timeout=20) as http:
             flow = Flow(http, topology.client_secret)
             for _ in range(3):
                 code, verifier = await flow.code(pins=[None] * 5)
