@@ -232,8 +232,10 @@ async def create_delegation(call: Call) -> Reply:
         raise Problem("forbidden", f"this client manages only the assistant delegations of structure {structure}",
                       scope="admin:delegations")
     request = DelegationRequest(kind=body.kind, principal_id=body.principal_id, delegate_id=body.delegate_id,
-                                scopes=tuple(body.scopes), context=body.context, valid_from=body.valid_from,
-                                valid_until=body.valid_until, reason=body.reason)
+                                scopes=tuple(body.scopes), context=body.context,
+                                valid_from=body.valid_from.astimezone(UTC) if body.valid_from else None,
+                                valid_until=body.valid_until.astimezone(UTC) if body.valid_until else None,
+                                reason=body.reason)
     try:
         view = await call.admin.operations.create_delegation(by(call, body.reason), request)
     except delegation_errors.UnknownAccount as exc:

@@ -175,3 +175,11 @@ async def test_disable(admin: Admin) -> None:
     assert "foo" in fields_of(problem(await admin.post("/clients/svc/disable", {"foo": 1}), "validation", 422))
     [event] = await events(admin, "admin:client:disabled")
     assert event.detail["reason"] == "contract ended" and event.subject == "svc"
+
+
+async def test_an_admin_client_cannot_change_or_disable_itself(admin: Admin) -> None:
+    problem(await admin.patch("/clients/ops", {"scopes": []}), "conflict", 409)
+    problem(await admin.post("/clients/ops/disable", {}), "conflict", 409)
+    assert (await admin.get("/clients/ops")).json()["enabled"] is True
+    rotated = await admin.post("/clients/ops/secret", {"reason": "routine"})  # its current token keeps working
+    assert rotated.status_code == 200 and (await admin.get("/clients/ops")).status_code == 200
