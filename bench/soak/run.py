@@ -113,65 +113,68 @@ class Soak:
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
         self.samples: list[str] = []
+        self.kinds: dict[str, int] = defaultdict(int)
         self.refresh_tokens: list[str] = []
         self.access_tokens: list[str] = []
 
-    async def timed(self, name: str, call: Callable[[], Awaitable[bool]]) -> None:
+    async def timed(self, name: str, call: Callable[[], Awaitable[httpx.Response | None]]) -> None:
         started = time.perf_counter()
+        why = ""
         try:
-            ok = await call()
+            response = await call()
+            if response is not None and response.status_code != 200:
+                why = f"{response.status_code} {response.text[:120]}"
         except (httpx.HTTPError, AssertionError, KeyError) as exc:
-            ok = False
-            if len(self.samples) < 20:
-                self.samples.append(f"{name}: {type(exc).__name__}: {str(exc)[:200]}")
+            why = f"{type(exc).__name__}: {str(exc)[:160]}"
         self.latency[name].append(time.perf_counter() - started)
-        if not ok:
+        if why:
             self.errors[name] += 1
+            kind = f"{name}: {why.splitlines()[0][:60]}"
+            self.kinds[kind] += 1
+            if len(self.samples) < 20:
+                self.samples.append(f"{name}: {why}")
 
-    async def code_flow(self, http: httpx.AsyncClient) -> bool:
-        flow = Flow(http, self.topo.client_secret)
-        code, verifier = await flow.code(pins=[None] * 5, username=random.choice(["alice", "bob", "carol", "dave"]))
-        response = await flow.token({"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
-                                     "code_verifier": verifier}, pin=None)
-        if response.status_code != 200:
-            return False
-        body = response.json()
-        self.refresh_tokens.append(body["refresh_token"])
-        self.access_tokens.append(body["access_token"])
-        del self.refresh_tokens[:-50], self.access_tokens[:-50]
-        return True
+    async def code_flow(self, _shared: httpx.AsyncClient) -> httpx.Response | None:
+        # A browser of its own (cookie jar): concurrent sign-ins in one jar would replace each other's session.
+        async with self.topo.client(timeout=60) as http:
+            flow = Flow(http, self.topo.client_secret)
+            code, verifier = await flow.code(pins=[None] * 5, username=random.choice(["alice", "bob", "carol", "dave"]))
+            response = await flow.token({"grant_type": "authorization_code", "code": code,
+                                         "redirect_uri": REDIRECT, "code_verifier": verifier}, pin=None)
+        if response.status_code == 200:
+            body = response.json()
+            self.refresh_tokens.append(body["refresh_token"])
+            self.access_tokens.append(body["access_token"])
+            del self.refresh_tokens[:-50], self.access_tokens[:-50]
+        return response
 
-    async def refresh(self, http: httpx.AsyncClient) -> bool:
+    async def refresh(self, http: httpx.AsyncClient) -> httpx.Response | None:
         if not self.refresh_tokens:
-            return True
+            return None
         token = self.refresh_tokens.pop(random.randrange(len(self.refresh_tokens)))
         response = await http.post("/token", auth=("rp", self.topo.client_secret),
                                    data={"grant_type": "refresh_token", "refresh_token": token})
         if response.status_code == 200:
             self.refresh_tokens.append(response.json()["refresh_token"])
-        return response.status_code == 200
+        return response
 
-    async def client_credentials(self, http: httpx.AsyncClient) -> bool:
-        response = await http.post("/token", auth=("m2m", self.topo.m2m_secret),
-                                   data={"grant_type": "client_credentials"})
-        return response.status_code == 200
+    async def client_credentials(self, http: httpx.AsyncClient) -> httpx.Response | None:
+        return await http.post("/token", auth=("m2m", self.topo.m2m_secret), data={"grant_type": "client_credentials"})
 
-    async def introspect(self, http: httpx.AsyncClient) -> bool:
+    async def introspect(self, http: httpx.AsyncClient) -> httpx.Response | None:
         if not self.access_tokens:
-            return True
-        response = await http.post("/token/introspect", auth=("rp", self.topo.client_secret),
-                                   data={"token": random.choice(self.access_tokens)})
-        return response.status_code == 200 and "active" in response.json()
+            return None
+        return await http.post("/token/introspect", auth=("rp", self.topo.client_secret),
+                               data={"token": random.choice(self.access_tokens)})
 
-    async def userinfo(self, http: httpx.AsyncClient) -> bool:
+    async def userinfo(self, http: httpx.AsyncClient) -> httpx.Response | None:
         if not self.access_tokens:
-            return True
-        response = await http.get("/userinfo", headers={"authorization": f"Bearer {random.choice(self.access_tokens)}"})
-        # A token of a grant revoked by refresh-token reuse detection would be 401: not in this mix.
-        return response.status_code == 200
+            return None
+        # Tokens of the last 50 code flows; all valid for the soak's length (MANDAT_ACCESS_TOKEN_TTL 600 s).
+        return await http.get("/userinfo", headers={"authorization": f"Bearer {random.choice(self.access_tokens)}"})
 
     async def run(self, minutes: float, rate: float) -> dict[str, Any]:
-        mix: list[tuple[str, Callable[[httpx.AsyncClient], Awaitable[bool]], float]] = [
+        mix: list[tuple[str, Callable[[httpx.AsyncClient], Awaitable[httpx.Response | None]], float]] = [
             ("code_flow", self.code_flow, 0.15), ("refresh", self.refresh, 0.15),
             ("client_credentials", self.client_credentials, 0.35), ("introspect", self.introspect, 0.2),
             ("userinfo", self.userinfo, 0.15)]
@@ -220,7 +223,8 @@ class Soak:
                    "p50_ms": round(statistics.median(values) * 1000, 1),
                    "p99_ms": round(sorted(values)[max(0, int(len(values) * 0.99) - 1)] * 1000, 1)}
             for name, values in sorted(self.latency.items())},
-            "errors": sum(self.errors.values()), "error_samples": self.samples, "sent": index}
+            "errors": sum(self.errors.values()), "error_kinds": dict(self.kinds), "error_samples": self.samples,
+            "sent": index}
 
 
 # --- 1 vs 2 processes -----------------------------------------------------------------------------------------
