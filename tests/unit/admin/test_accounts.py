@@ -147,5 +147,9 @@ async def test_revoke_sessions(admin: Admin) -> None:
     assert again.headers["location"].startswith("/interaction/")
     assert (await admin.post(f"/accounts/{alice}/sessions/revoke")).json()["grants_revoked"] == 0
     problem(await admin.post(f"/accounts/{'0' * 32}/sessions/revoke", {}), "not-found", 404)
+    assert fields_of(problem(await admin.post(f"/accounts/{alice}/sessions/revoke", {"reason": 5}),
+                             "validation", 422)) == {"reason"}
+    assert fields_of(problem(await admin.get(f"/accounts/{alice}/credentials", params={"all": "1"}),
+                             "validation", 422)) == {"all"}
     [first, _second] = await events(admin, "admin:account:sessions_revoked")
     assert first.detail == {"reason": "signed in on a shared PC", "grants_revoked": 1}
