@@ -71,7 +71,7 @@ def form(row: dict[str, str], *, miss: bool = False) -> CodeRequest:
     )
 
 
-async def run_backend(name: str, url: str, csv_path: Path, samples: list[dict[str, str]], batch: int) -> None:
+async def run_backend(name: str, url: str, csv_path: Path, samples: list[dict[str, str]], batch: int | None) -> None:
     db = Database(url)
     async with db.engine.begin() as conn:
         await conn.run_sync(Base.metadata.drop_all, tables=TABLES)
@@ -105,7 +105,7 @@ async def run_backend(name: str, url: str, csv_path: Path, samples: list[dict[st
     await db.dispose()
 
 
-async def with_pg_database(pg_url: str, csv_path: Path, samples: list[dict[str, str]], batch: int) -> None:
+async def with_pg_database(pg_url: str, csv_path: Path, samples: list[dict[str, str]], batch: int | None) -> None:
     admin_dsn = pg_url.replace("postgresql+asyncpg://", "postgresql://")
     admin = await asyncpg.connect(admin_dsn)
     try:
@@ -122,7 +122,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--lookups", type=int, default=1000)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=None, help="rows per batch (default: the import's own)")
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()

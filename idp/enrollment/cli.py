@@ -51,7 +51,8 @@ def registry_import(
     fmt: RegistryFileFormat | None = typer.Option(
         None, "--format", help="csv or fhir; by default from the file name (.json is fhir, anything else csv)."
     ),
-    batch_size: int = typer.Option(1000, min=1, help="Rows per transaction."),
+    batch_size: int | None = typer.Option(
+        None, min=1, help="Rows per transaction (default: 10,000 on PostgreSQL, 1,000 on SQLite)."),
 ) -> None:
     """Import or update the insurer registry. Bad rows are reported with their line and skipped."""
     settings = _settings()

@@ -5,21 +5,38 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from idp.db import Database
+from idp.db import Base, Database
 from idp.enrollment.demo import demo_registry_rows
 from idp.enrollment.models import RegistryLink, RegistryRecord
 from idp.enrollment.registry_import import Rejection, import_registry
 from idp.enrollment.registry_readers import CSV_COLUMNS, NAM_SYSTEMS, NIR_SYSTEMS
-from tests.unit.enrollment.conftest import CITIZEN
+from tests.conftest import truncate_postgres
+from tests.unit.enrollment.conftest import CITIZEN, TABLES
 
 NIR_SYSTEM = sorted(NIR_SYSTEMS)[0]
 NAM_SYSTEM = sorted(NAM_SYSTEMS)[0]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    """Both write paths: SQLite's upserts, PostgreSQL's COPY into a temporary table then one upsert."""
+    if request.param == "sqlite":
+        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'enrollment.db'}")
+        async with database.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all, tables=TABLES)
+    else:
+        url = request.getfixturevalue("postgres_url")
+        await truncate_postgres(url)
+        database = Database(url)
+    yield database
+    await database.dispose()
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -174,10 +191,12 @@ async def test_broken_json_stops_at_its_line_and_keeps_earlier_rows(db: Database
     broken = text[:cut] + '"birthDate": 1990-01-01,' + text[cut:]
     path = tmp_path / "broken.json"
     path.write_text(broken, encoding="utf-8")
-    summary = await import_registry(db, path, "fhir", progress=False, batch_size=1)
-    assert summary.imported == 2
-    assert summary.stopped is not None
-    assert summary.stopped.line == broken[: broken.index("1990-01-01,")].count("\n") + 1
+    for batch_size in (1, 1000):  # the rows read before the error are kept, whether or not their batch was full
+        summary = await import_registry(db, path, "fhir", progress=False, batch_size=batch_size)
+        assert summary.imported + summary.unchanged == 2
+        assert summary.stopped is not None
+        assert summary.stopped.line == broken[: broken.index("1990-01-01,")].count("\n") + 1
+    assert await count(db, RegistryRecord) == 2
 
 
 async def test_not_a_bundle_is_refused(db: Database, tmp_path: Path) -> None:
