@@ -14,8 +14,9 @@ A request goes through these steps, in order; each ends it with a problem when i
 | Idempotency-Key      | replay, 409, 422             | POST only; after validation, so a bad retry is still refused |
 | handler              | 404, 409, 422 policy-refused | domain errors mapped once, in `problem_of`                   |
 
-Nothing a caller sends can end in a 500: a domain error is mapped, and an unexpected exception is logged with
-the request and answered with a `server-error` problem (which the fuzzing test fails on).
+Nothing a caller sends can end in a 500: a domain error is mapped, an unreachable PostgreSQL or Redis is a 503
+`unavailable` problem with Retry-After (idp.observability.faults tells a fault from a bug), and an unexpected
+exception is logged with the request and answered with a `server-error` problem (which the fuzzing test fails on).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from idp.container import Container
 from idp.delegation import errors as delegation_errors
 from idp.errors import MandatError
 from idp.http.middleware import BodyTooLarge
+from idp.observability.faults import backend_of
 
 __all__ = ["PREFIX", "Admin", "Call", "Operation", "Reply", "build_routes", "problem_of"]
 
@@ -299,6 +301,12 @@ class _Endpoint:
             raise
         except Exception as exc:
             problem = problem_of(exc)
+            if backend_of(exc) is not None:  # PostgreSQL or Redis unreachable: not a bug, retry later
+                log.warning("%s unreachable on admin %s %s: %s", backend_of(exc), request.method, request.url.path,
+                            type(exc).__name__)
+                retry = str(self.admin.container.settings.retry_after_seconds) if self.admin else "5"
+                problem = Problem("unavailable", "a storage backend is briefly unreachable; retry later",
+                                  headers={"retry-after": retry})
             if problem is None:
                 log.exception("admin API error on %s %s", request.method, request.url.path)
                 problem = Problem("server-error", "internal error")

@@ -26,6 +26,7 @@ PROBLEM_TYPES: dict[str, tuple[str, int]] = {
     "too-large": ("The request body is too large", 413),
     "unsupported-media-type": ("The request body must be application/json", 415),
     "method-not-allowed": ("This method is not allowed here", 405),
+    "unavailable": ("The service is briefly unavailable", 503),
     "server-error": ("Internal error", 500),
 }
 

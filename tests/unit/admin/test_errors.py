@@ -3,8 +3,15 @@ and unknown fields (422 naming the field), wrong methods (405 with Allow), unkno
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import httpx
+
+from idp.app import create_app
+from idp.oidc.minting import issue_access_token
+from tests.conftest import ISSUER, free_port, make_settings
 from tests.unit.admin.conftest import API, Admin, fields_of, problem
 
 
@@ -70,3 +77,21 @@ async def test_the_openapi_document_needs_no_token(sqlite_admin: Admin) -> None:
     schemas = response.json()["components"]["schemas"]
     for name in ("ClientCreate", "ClientUpdate", "DelegationCreate", "Reason", "KeyRotate"):
         assert schemas[name]["additionalProperties"] is False, name
+
+
+async def test_an_unreachable_store_is_a_503_problem(tmp_path: Path, sqlite_template: Path) -> None:
+    db = tmp_path / "m.db"
+    shutil.copy(sqlite_template, db)
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings = make_settings(tmp_path, f"sqlite+aiosqlite:///{db}", dead)
+    app = create_app(settings)
+    container = app.state.container
+    created = await container.clients.register(client_id="ops", redirect_uris=[], scopes=["admin:keys"],
+                                               grant_types=["client_credentials"])
+    token, _ttl = issue_access_token(container.provider, created.client, subject="ops", scopes=["admin:keys"])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
+            response = await http.get(f"{API}/keys", headers={"authorization": f"Bearer {token}"})
+    problem(response, "unavailable", 503)
+    assert response.headers["retry-after"] == str(settings.retry_after_seconds)
