@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from idp.audit import AuditLog, verify
+from idp.container import build_store
 from idp.db import Database
 from idp.delegation import policy
 from idp.delegation.config import DelegationSettings
@@ -27,7 +28,6 @@ from idp.delegation.interfaces import Actor, DelegationFilter, DelegationRequest
 from idp.delegation.service import DelegationService
 from idp.errors import ConfigurationError
 from idp.settings import Settings
-from idp.store import MemoryStore
 
 __all__ = ["after_registry_import", "app", "audit_app"]
 
@@ -54,10 +54,14 @@ def _run(work: Callable[[DelegationService], Awaitable[T]]) -> T:
     async def run() -> T:
         db = Database(settings.database_url)
         audit = AuditLog(db)
+        # The servers' store (Redis in production): a change made here renews the stamp their kept delegation
+        # rows depend on, so a revocation from the command line ends tokens at once in every process.
+        store = build_store(settings)
         try:
-            return await work(DelegationService(db, MemoryStore(), audit, delegation_settings))
+            return await work(DelegationService(db, store, audit, delegation_settings))
         finally:
             await audit.flush()
+            await store.close()
             await db.dispose()
 
     try:
