@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from babel.dates import format_date
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -28,7 +29,7 @@ from idp.http.oauth_io import NO_STORE, SESSION_COOKIE, redirect_response
 from idp.http.pages import check_csrf, container_of, form_expired, gettext, locale_of, render
 from idp.oidc import errors, paths
 from idp.oidc.authorize import error_redirect
-from idp.oidc.delegated import fitting_offers, offer_for
+from idp.oidc.delegated import delegable_part, fitting_offers, offer_for
 from idp.oidc.models import Authentication, Client, Delegated
 from idp.oidc.sessions import Acting, Interaction, finish_interaction, load_session, save_interaction, set_acting
 
@@ -100,8 +101,8 @@ async def act_as_page(request: Request, interaction: Interaction, client: Client
         choices.append({
             "id": offer.delegation_id, "name": display_name(principal), "kind": KIND_LABELS.get(offer.kind, offer.kind),
             "scopes": [gettext(locale, ACT_LABELS.get(s, s))
-                       for s in sorted(offer.scopes & frozenset(interaction.request.scopes))],
-            "until": datetime.fromtimestamp(offer.until, UTC).date().isoformat(),
+                       for s in sorted(delegable_part(offer.scopes & frozenset(interaction.request.scopes)))],
+            "until": format_date(datetime.fromtimestamp(offer.until, UTC).date(), format="long", locale=locale),
         })
     selected = preselected.delegation_id if preselected is not None else MYSELF
     return allow_form_redirects(render(request, "delegation/act_as.html", {

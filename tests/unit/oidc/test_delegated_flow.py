@@ -260,7 +260,7 @@ async def test_the_act_as_page_says_whom_and_what_in_plain_words(env: Env) -> No
     page = (await env.http.get(response.headers["location"])).text
     assert "Pour qui agissez-vous ?" in page
     assert "Moi-même" in page and "Alice Martin" in page
-    assert "Mandataire · autorisé : gérer ses rendez-vous, voir son nom et ses coordonnées" in page
+    assert "Mandataire · autorisé : gérer ses rendez-vous, voir son nom et ses coordonnées · jusqu’au" in page
 
 
 async def test_the_banner_is_on_every_page_while_acting(env: Env) -> None:
