@@ -135,7 +135,7 @@ _JSON_NO_STORE = [(b"content-type", b"application/json"), (b"cache-control", b"n
 
 
 async def send_json(send: Send, status: int, body: dict[str, Any], www_authenticate: str | None) -> None:
-    payload = json.dumps(body, separators=(",", ":")).encode()
+    payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     headers = [*_JSON_NO_STORE, (b"content-length", str(len(payload)).encode())]
     if www_authenticate is not None:
         headers.append((b"www-authenticate", www_authenticate.encode("latin-1")))
