@@ -6,6 +6,8 @@ Plain ASGI (not BaseHTTPMiddleware) so the token endpoint pays a few microsecond
 
 from __future__ import annotations
 
+import json
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from idp.http import cookies
@@ -74,7 +76,7 @@ class BodyLimit:
                 except ValueError:
                     too_big = True
                 if too_big:
-                    await _too_large(send)
+                    await _too_large(send, scope, self.max_bytes)
                     return
         received = 0
 
@@ -90,17 +92,26 @@ class BodyLimit:
         try:
             await self.app(scope, limited_receive, send)
         except BodyTooLarge:
-            await _too_large(send)
+            await _too_large(send, scope, self.max_bytes)
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send) -> None:
-    body = b'{"error":"invalid_request","error_description":"request body too large"}'
+async def _too_large(send: Send, scope: Scope, max_bytes: int) -> None:
+    """413 in the caller's language: an RFC 9457 problem on the admin API, an OAuth error elsewhere."""
+    path = scope.get("path", "")
+    if path.startswith("/admin/api/"):
+        body = json.dumps({"type": "urn:mandat:problem:too-large", "title": "The request body is too large",
+                           "status": 413, "detail": f"request bodies are limited to {max_bytes} bytes",
+                           "instance": path}).encode()
+        kind = b"application/problem+json"
+    else:
+        body = b'{"error":"invalid_request","error_description":"request body too large"}'
+        kind = b"application/json"
     await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode()),
                             (b"cache-control", b"no-store")]})
     await send({"type": "http.response.body", "body": body})
 

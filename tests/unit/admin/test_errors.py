@@ -32,6 +32,14 @@ async def test_a_body_over_the_admin_limit_is_413(sqlite_admin: Admin) -> None:
     assert len((await sqlite_admin.get("/keys")).json()["items"]) == 1
 
 
+async def test_a_body_over_the_global_limit_is_a_413_problem_too(sqlite_admin: Admin) -> None:
+    """Above MANDAT_MAX_BODY_BYTES the server-wide limit answers before the API reads anything: still a problem."""
+    big = {"reason": "x" * 200_000}
+    body = problem(await sqlite_admin.post("/keys/rotate", big), "too-large", 413)
+    assert "limited to" in body["detail"]
+    assert len((await sqlite_admin.get("/keys")).json()["items"]) == 1
+
+
 async def test_bodies_must_be_json_objects(sqlite_admin: Admin) -> None:
     response = await sqlite_admin.call("POST", "/keys/rotate", content=b"reason=x",
                                        headers={"content-type": "application/x-www-form-urlencoded"})
