@@ -270,3 +270,13 @@ async def test_the_banner_is_on_every_page_while_acting(env: Env) -> None:
         page = await env.http.get(path)
         assert "Vous agissez pour Alice Martin." in page.text, path
         assert 'action="/account/acting/stop"' in page.text
+
+
+async def test_locking_the_principal_ends_tokens_acting_for_her_at_once(env: Env) -> None:
+    from idp.admin.operations import AdminOperations, By
+
+    people = await setup(env)
+    issued = await delegated_tokens(env, people)
+    assert (await introspect(env, issued["access_token"]))["active"] is True  # the check now keeps her row
+    await AdminOperations(env.container).lock_account(By("ops", "reported stolen"), people.alice)
+    assert await introspect(env, issued["access_token"]) == {"active": False}
