@@ -5,6 +5,12 @@ blocks a request: events are queued and a background task writes them in batches
 SHA-256 over the previous event's hash and its own canonical JSON. Changing or deleting a past row breaks
 every later hash, which `verify_chain` detects. Batches are written under a lock on the chain head
 (`SELECT … FOR UPDATE` on PostgreSQL; SQLite serialises writers), so several processes share one chain.
+
+An event recorded inside an open `db.transaction()` is not queued: it is appended to the chain in that same
+transaction, just before it commits (`Database.before_commit`). It then commits with the change it describes or
+not at all: a process killed at any moment never leaves a change without its event, nor an event without its
+change. Record inside the transaction whatever must match the state exactly (enrollment, delegations,
+credentials); high-volume events recorded outside one (token issuance) stay batched.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Integer, Select, String, Table, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.db import Base, Database, UTCDateTime, utcnow
+from idp.db import Base, Database, UTCDateTime, open_transaction, utcnow
 
 log = logging.getLogger("mandat.audit")
 
@@ -76,12 +83,17 @@ class AuditLog:
         self._wake = asyncio.Event()
         self._stopping = False
         self._lock = asyncio.Lock()
+        db.before_commit.append(self._commit_with)
 
     def record(self, tag: str, *, actor: str | None = None, subject: str | None = None,
                client_id: str | None = None, ip: str | None = None, **detail: Any) -> None:
-        self._queue.append({"at": utcnow().isoformat(), "tag": tag, "actor": actor, "subject": subject,
-                            "client_id": client_id, "ip": ip or None,
-                            "detail": {k: v for k, v in detail.items() if v is not None}})
+        event = {"at": utcnow().isoformat(), "tag": tag, "actor": actor, "subject": subject,
+                 "client_id": client_id, "ip": ip or None, "detail": {k: v for k, v in detail.items() if v is not None}}
+        session = open_transaction()
+        if session is not None and session.info.get("mandat_db") is self._db:
+            session.info.setdefault("mandat_audit", []).append(event)
+            return
+        self._queue.append(event)
         if len(self._queue) >= self._max_batch:
             self._wake.set()
 
@@ -149,20 +161,33 @@ class AuditLog:
 
     async def _append_once(self, batch: list[dict[str, Any]]) -> None:
         async with self._db.transaction() as session:
-            head = (await session.execute(
-                select(AuditHead).where(AuditHead.id == 1).with_for_update())).scalar_one_or_none()
-            if head is None:
-                head = AuditHead(id=1, hash=GENESIS)
-                session.add(head)
-            prev = head.hash
-            rows = []
-            for event in batch:
-                digest = chain_hash(prev, event)
-                rows.append({**event, "at": datetime.fromisoformat(event["at"]), "prev_hash": prev, "hash": digest})
-                prev = digest
-            # One executemany through Core: the ORM's per-object bookkeeping cost more than the hashing.
-            await session.execute(insert(AUDIT_TABLE), rows)
-            head.hash = prev
+            await self._append_in(session, batch)
+
+    async def _commit_with(self, session: AsyncSession) -> None:
+        """`Database.before_commit`: the events recorded during this transaction join the chain in it."""
+        events = session.info.pop("mandat_audit", None)
+        if events:
+            await self._append_in(session, events)
+
+    async def _append_in(self, session: AsyncSession, batch: list[dict[str, Any]]) -> None:
+        if self._db.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        else:
+            from sqlalchemy.dialects.postgresql import insert as upsert  # type: ignore[assignment]
+        # The head row exists before it is locked, so two first appends never both insert it (inside a
+        # caller's transaction, an IntegrityError would undo the caller's change).
+        await session.execute(upsert(AuditHead).values(id=1, hash=GENESIS).on_conflict_do_nothing())
+        head = (await session.execute(
+            select(AuditHead).where(AuditHead.id == 1).with_for_update())).scalar_one()
+        prev = head.hash
+        rows = []
+        for event in batch:
+            digest = chain_hash(prev, event)
+            rows.append({**event, "at": datetime.fromisoformat(event["at"]), "prev_hash": prev, "hash": digest})
+            prev = digest
+        # One executemany through Core: the ORM's per-object bookkeeping cost more than the hashing.
+        await session.execute(insert(AUDIT_TABLE), rows)
+        head.hash = prev
 
 
 @dataclass(frozen=True, slots=True)

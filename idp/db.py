@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,8 +89,24 @@ def make_engine(url: str, *, echo: bool = False, immediate: bool = False, pool_s
                                hide_parameters=True)
 
 
+# The write transaction the running code is inside (set by `Database.transaction`), for work that must commit
+# or roll back with it: the audit events recorded while it is open (idp/audit.py).
+_OPEN_TRANSACTION: ContextVar[AsyncSession | None] = ContextVar("mandat_open_transaction", default=None)
+
+
+def open_transaction() -> AsyncSession | None:
+    """The `Database.transaction()` session the caller runs inside, while it is open; else None."""
+    session = _OPEN_TRANSACTION.get()
+    return session if session is not None and session.info.get("mandat_open") else None
+
+
 class Database:
-    """Owns the engine and hands out sessions; built once by `create_app` or the CLI."""
+    """Owns the engine and hands out sessions; built once by `create_app` or the CLI.
+
+    `before_commit`: coroutines run inside every `transaction()` just before it commits, on its session (the
+    audit log writes there the events recorded during the transaction, so they commit with the change they
+    describe, or not at all).
+    """
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = 10, max_overflow: int = 10,
                  connect_timeout: float = 5) -> None:
@@ -100,6 +117,7 @@ class Database:
         # SQLite: writes go through BEGIN IMMEDIATE connections (see make_engine); reads stay concurrent.
         self._write_engine = make_engine(url, echo=echo, immediate=True) if url.startswith("sqlite") else self.engine
         self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
+        self.before_commit: list[Callable[[AsyncSession], Awaitable[None]]] = []
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -109,7 +127,16 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         async with self._write_sessions() as session, session.begin():
-            yield session
+            session.info["mandat_db"] = self
+            session.info["mandat_open"] = True
+            token = _OPEN_TRANSACTION.set(session)
+            try:
+                yield session
+                for hook in self.before_commit:
+                    await hook(session)
+            finally:
+                session.info["mandat_open"] = False
+                _OPEN_TRANSACTION.reset(token)
 
     @asynccontextmanager
     async def bulk_transaction(self) -> AsyncIterator[AsyncSession]:

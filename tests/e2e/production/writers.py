@@ -2,8 +2,8 @@
 
 `python -m tests.e2e.production.writers delegations N` (with the IdP's MANDAT_* environment) creates and revokes
 proxy delegations between the seeded accounts in a loop, through the real DelegationService on PostgreSQL, as
-the `delegation` CLI and the admin API do; it prints `created <id>` / `revoked <id>` once each change has
-committed (and its audit events are written), until killed.
+the admin API does in a server (the audit log's background writer running); it prints `created <id>` /
+`revoked <id>` once each change has committed, until killed.
 """
 
 from __future__ import annotations
@@ -65,19 +65,18 @@ async def delegation_loop(settings: Settings, limit: int) -> None:
     users = ["alice", "bob", "carol", "dave"]
     ids = {user: await service.account_id(user) for user in users}
     pairs = [(a, b) for a in users for b in users if a != b]
+    await audit.start()  # as in a server: queued events are written every 0.2 s by the background writer
     try:
         for n, (principal, delegate) in zip(range(limit), itertools.cycle(pairs), strict=False):
             scopes: Any = ("profile",)
             created = await service.create(DelegationRequest(
                 kind="proxy", principal_id=ids[principal], delegate_id=ids[delegate], scopes=scopes, context=None,
                 valid_until=None, reason=f"fault test {n}"), admin)
-            await audit.flush()
             print("created", created.id, flush=True)
             await service.revoke(created.id, admin, "fault test")
-            await audit.flush()
             print("revoked", created.id, flush=True)
     finally:
-        await audit.flush()
+        await audit.stop()
         await db.dispose()
 
 
