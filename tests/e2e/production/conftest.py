@@ -37,8 +37,6 @@ from idp.settings import Settings
 from tests.conftest import PASSWORD, REDIRECT, free_port, port_open
 from tests.e2e.production.components import REPO, IdpProcess, PrivatePostgres, PrivateRedis, wait_until
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.nginx]
-
 TEMPLATE = REPO / "deploy" / "nginx" / "templates" / "mandat.conf.template"
 USERS = ("alice", "bob", "carol", "dave")
 
