@@ -6,10 +6,10 @@
 A report, not a test. Every request targets 127.0.0.1, at a fixed rate, for a fixed time, and stops by itself.
 The topology is the one tests/e2e/production builds (private PostgreSQL and Redis on free ports, nginx from
 deploy/nginx/templates). The soak mixes, per second of `--rate`: logins with a full code flow (authorize, login,
-consent, token), refreshes, client_credentials, introspection, userinfo. (Token exchange needs a delegation and
-a delegated session: not in the mix yet.) It reports the error count (anything but the expected answer), p50/p99
-per operation, and every 10 s the RSS of each IdP process, PostgreSQL connections by state and the machine's
-load average; all to bench/results/soak-<UTC time>.json.
+consent, token), refreshes, client_credentials, introspection, userinfo and token exchange (bob, alice's proxy,
+exchanges his own access token for one acting for her). It reports the error count (anything but the expected
+answer), p50/p99 per operation, and every 10 s the RSS of each IdP process, PostgreSQL connections by state and
+the machine's load average; all to bench/results/soak-<UTC time>.json.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def build(root: Path, processes: int, *, quiet: bool) -> Topology:
     migrated = topo.cli("migrate")
     assert migrated.returncode == 0, migrated.stderr
     topo.client_secret, topo.m2m_secret = asyncio.run(_seed(topo.settings()))
+    topo.exchange = asyncio.run(seed_exchange(topo.settings()))  # type: ignore[attr-defined]
     topo.idps.extend(IdpProcess(f"idp{n}", env, root) for n in range(1, processes + 1))
     for idp in topo.idps:
         idp.start()
@@ -93,6 +94,78 @@ def build(root: Path, processes: int, *, quiet: bool) -> Topology:
     tls = self_signed(root / "nginx")
     topo.nginx = start_nginx(root / "nginx", nginx_port, [i.port for i in topo.idps], tls)
     return topo
+
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
+
+
+async def seed_exchange(settings: Any) -> dict[str, str]:
+    """Token exchange needs a delegation: alice's proxy bob; a client `rpx` allowed the grant; alice's pairwise
+    subject at rpx (the `requested_subject` bob names)."""
+    from idp.audit import AuditLog
+    from idp.container import build_container
+    from idp.delegation.config import DelegationSettings
+    from idp.delegation.interfaces import Actor, DelegationRequest
+    from idp.delegation.service import DelegationService
+    from idp.oidc.minting import subject_for
+
+    container = build_container(settings)
+    try:
+        created = await container.clients.register(
+            client_id="rpx", redirect_uris=[REDIRECT], auth_method="client_secret_basic",
+            scopes=["openid", "profile", "delegations", "appointments.manage"],
+            grant_types=["authorization_code", "refresh_token", TOKEN_EXCHANGE])
+        alice = await container.clients.get("rpx")
+        assert alice is not None and created.secret
+        service = DelegationService(container.db, container.store, AuditLog(container.db),
+                                    settings.domain(DelegationSettings.from_env))
+        principal, delegate = await service.account_id("alice"), await service.account_id("bob")
+        await service.create(DelegationRequest(kind="proxy", principal_id=principal, delegate_id=delegate,
+                                               scopes=("profile", "appointments.manage"), reason="soak"),
+                             Actor.administrator("admin:soak"))
+        return {"secret": created.secret, "alice_subject": subject_for(container.provider, alice, principal)}
+    finally:
+        await container.close()
+
+
+async def own_token_of_bob(topo: Topology) -> str:
+    """Bob signs in at rpx for himself (the "act as" page answered "myself"): the subject token to exchange."""
+    from tests.conftest import PASSWORD, form_field, pkce_pair
+
+    secret = topo.exchange["secret"]  # type: ignore[attr-defined]
+    verifier, challenge = pkce_pair()
+    async with topo.client() as http:
+        response = await http.get("/authorize", params={
+            "response_type": "code", "client_id": "rpx", "redirect_uri": REDIRECT, "scope": "openid profile",
+            "state": "s", "code_challenge": challenge, "code_challenge_method": "S256"})
+        for _ in range(8):
+            location = response.headers.get("location", "")
+            if not location.startswith("/interaction/"):
+                break
+            page = await http.get(location)
+            if page.status_code in (302, 303):
+                response = page
+                continue
+            csrf = form_field(page.text, "csrf_token")
+            login = re.search(r'action="(/interaction/[^"]+/login)"', page.text)
+            act = re.search(r'action="(/interaction/[^"]+/act)"', page.text)
+            consent = re.search(r'action="(/interaction/[^"]+/consent)"', page.text)
+            if login:
+                response = await http.post(login.group(1), data={"csrf_token": csrf, "username": "bob",
+                                                                  "password": PASSWORD})
+            elif act:
+                response = await http.post(act.group(1), data={"csrf_token": csrf, "acting_for": "myself"})
+            else:
+                assert consent, page.text[:500]
+                response = await http.post(consent.group(1), data={"csrf_token": csrf, "decision": "allow"})
+        code = re.search(r"[?&]code=([^&]+)", response.headers["location"])
+        assert code, response.headers.get("location")
+        token = await http.post("/token", auth=("rpx", secret), data={
+            "grant_type": "authorization_code", "code": code.group(1), "redirect_uri": REDIRECT,
+            "code_verifier": verifier})
+        assert token.status_code == 200, token.text
+        return str(token.json()["access_token"])
 
 
 def teardown(topo: Topology) -> None:
@@ -116,6 +189,7 @@ class Soak:
         self.kinds: dict[str, int] = defaultdict(int)
         self.refresh_tokens: list[str] = []
         self.access_tokens: list[str] = []
+        self.bob_token = ""
 
     async def timed(self, name: str, call: Callable[[], Awaitable[httpx.Response | None]]) -> None:
         started = time.perf_counter()
@@ -138,7 +212,8 @@ class Soak:
         # A browser of its own (cookie jar): concurrent sign-ins in one jar would replace each other's session.
         async with self.topo.client(timeout=60) as http:
             flow = Flow(http, self.topo.client_secret)
-            code, verifier = await flow.code(pins=[None] * 5, username=random.choice(["alice", "bob", "carol", "dave"]))
+            # Not bob: he acts for alice, so his sign-in asks for whom (token_exchange covers him).
+            code, verifier = await flow.code(pins=[None] * 5, username=random.choice(["alice", "carol", "dave"]))
             response = await flow.token({"grant_type": "authorization_code", "code": code,
                                          "redirect_uri": REDIRECT, "code_verifier": verifier}, pin=None)
         if response.status_code == 200:
@@ -167,6 +242,13 @@ class Soak:
         return await http.post("/token/introspect", auth=("rp", self.topo.client_secret),
                                data={"token": random.choice(self.access_tokens)})
 
+    async def token_exchange(self, http: httpx.AsyncClient) -> httpx.Response | None:
+        """Bob's own token becomes a token for alice, acting as her proxy (RFC 8693)."""
+        exchange = self.topo.exchange  # type: ignore[attr-defined]
+        return await http.post("/token", auth=("rpx", exchange["secret"]), data={
+            "grant_type": TOKEN_EXCHANGE, "subject_token": self.bob_token, "subject_token_type": ACCESS_TOKEN,
+            "requested_subject": exchange["alice_subject"], "scope": "appointments.manage"})
+
     async def userinfo(self, http: httpx.AsyncClient) -> httpx.Response | None:
         if not self.access_tokens:
             return None
@@ -176,8 +258,9 @@ class Soak:
     async def run(self, minutes: float, rate: float) -> dict[str, Any]:
         mix: list[tuple[str, Callable[[httpx.AsyncClient], Awaitable[httpx.Response | None]], float]] = [
             ("code_flow", self.code_flow, 0.15), ("refresh", self.refresh, 0.15),
-            ("client_credentials", self.client_credentials, 0.35), ("introspect", self.introspect, 0.2),
-            ("userinfo", self.userinfo, 0.15)]
+            ("client_credentials", self.client_credentials, 0.3), ("introspect", self.introspect, 0.15),
+            ("userinfo", self.userinfo, 0.15), ("token_exchange", self.token_exchange, 0.1)]
+        self.bob_token = await own_token_of_bob(self.topo)  # valid 10 min (MANDAT_ACCESS_TOKEN_TTL)
         weights = [w for _, _, w in mix]
         timeline: list[dict[str, Any]] = []
         end = time.monotonic() + minutes * 60
