@@ -111,7 +111,9 @@ def create_app(settings: Settings, *, store: EphemeralStore | None = None,
         if domain is not None:
             container.register(domain)
             domain_routes.extend(domain.routes)
-    app = Starlette(routes=domain_routes + core_routes(), lifespan=lifespan,
+    # Core routes first: Starlette tries routes in order, and the protocol endpoints (token, userinfo,
+    # introspection) are the hot paths; domain paths never overlap them.
+    app = Starlette(routes=core_routes() + domain_routes, lifespan=lifespan,
                     exception_handlers={404: not_found, 405: not_found, 500: server_error})
     app.state.container = container
     app.add_middleware(ActingState)  # innermost: pages learn whom the session acts for (the banner)
