@@ -14,18 +14,26 @@ from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
+import functools
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness.servers import BENCH_DIR, start_mandat
+from bench.harness.code_flow import run_code_flow_processes
+from bench.harness.servers import BENCH_DIR, Target, start_mandat
 from bench.harness.wrk import run_wrk_script
 from bench.run import WRK_BUILDERS, discover, key_set, parse_args
+
+_LINE = re.compile(r":\d+\)$")
 
 
 def summarise(collapsed: Path, top: int = 25) -> str:
@@ -39,7 +47,7 @@ def summarise(collapsed: Path, top: int = 25) -> str:
             continue
         n = int(count)
         total += n
-        frames = stack.split(";")
+        frames = [_LINE.sub(")", frame) for frame in stack.split(";")]  # per function, not per line
         for frame in set(frames):
             inclusive[frame] += n
         own[frames[-1]] += n
@@ -74,20 +82,29 @@ def main() -> int:
     try:
         for flow in known.flows.split(","):
             discovery, jwks = discover(target)
-            spec = WRK_BUILDERS[flow](target, discovery, key_set(jwks), args)
-            run_wrk_script(spec.url, spec.script("warmup"), threads=args.threads, connections=args.connections,
-                           duration=3)
-            script = spec.script("measure")
+            load: Callable[[], str]
+            if flow in WRK_BUILDERS:
+                spec = WRK_BUILDERS[flow](target, discovery, key_set(jwks), args)
+                run_wrk_script(spec.url, spec.script("warmup"), threads=args.threads,
+                               connections=args.connections, duration=3)
+                load = functools.partial(_wrk_load, spec.url, spec.script("measure"), args, known.duration)
+            elif flow in ("code_flow", "code_flow_passkey"):
+                walker = dataclasses.replace(target, authenticator=target.authenticator
+                                             if flow == "code_flow_passkey" else None)
+                users = args.users or args.connections
+                run_code_flow_processes(walker, discovery, jwks, users, 3, args.driver_processes)
+                load = functools.partial(_flow_load, walker, discovery, jwks, users, known.duration,
+                                         args.driver_processes)
+            else:
+                raise SystemExit(f"cannot profile {flow}")
             base = out_dir / f"profile-{stamp}-{flow}"
             raw = base.with_suffix(".collapsed")
             spy = subprocess.Popen([py_spy, "record", "--pid", str(target.process.pid), "--rate", str(known.rate),
                                     "--duration", str(known.duration), "--gil", "--format", "raw",
                                     "--output", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            result = run_wrk_script(spec.url, script, threads=args.threads, connections=args.connections,
-                                    duration=known.duration)
+            outcome = load()
             spy.wait(timeout=known.duration + 60)
-            report = (f"{flow}: {result.req_per_s:.0f} req/s under py-spy, {result.errors} errors\n\n"
-                      + summarise(raw))
+            report = f"{flow}: {outcome}\n\n" + summarise(raw)
             base.with_suffix(".txt").write_text(report)
             _flamegraph(raw, base.with_suffix(".svg"))
             print(f"== {flow} ==\n{report}\nflame graph: {base.with_suffix('.svg')}\n")
@@ -95,6 +112,17 @@ def main() -> int:
         target.process.stop()
         shutil.rmtree(log_dir, ignore_errors=True)
     return 0
+
+
+def _wrk_load(url: str, script: str, args: argparse.Namespace, duration: int) -> str:
+    result = run_wrk_script(url, script, threads=args.threads, connections=args.connections, duration=duration)
+    return f"{result.req_per_s:.0f} req/s under py-spy, {result.errors} errors"
+
+
+def _flow_load(walker: Target, discovery: dict[str, Any], jwks: dict[str, Any], users: int, duration: int,
+               processes: int) -> str:
+    stats = run_code_flow_processes(walker, discovery, jwks, users, duration, processes).summary()
+    return f"{stats['flows_per_s']} flows/s under py-spy, {stats['errors']} errors"
 
 
 def _flamegraph(collapsed: Path, svg: Path) -> None:
