@@ -3,7 +3,6 @@ with the "act as" choice."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +12,8 @@ from idp.delegation.interfaces import Actor, DelegationRequest
 from idp.delegation.service import DelegationService
 from idp.oidc.minting import subject_for
 from idp.oidc.models import TOKEN_EXCHANGE
-from tests.conftest import PASSWORD, REDIRECT, Env, form_field
-from tests.unit.oidc.flows import consent_action, login_action, query_of
+from tests.conftest import PASSWORD, REDIRECT, Env
+from tests.unit.oidc.flows import browse, query_of
 
 SCOPES = "openid profile email offline_access delegations appointments.manage dmp.read mssante.send prescription.sign"
 
@@ -51,31 +50,8 @@ async def subject(env: Env, account_id: str, client_id: str = "rp") -> str:
 
 async def walk(env: Env, response: httpx.Response, *, username: str = "bob", act_as: str | None = None,
                seen: list[str] | None = None) -> httpx.Response:
-    """Follow the pages as a person would: sign in, choose on the "act as" page (`act_as`: a delegation id, or
-    "myself"), consent; returns the response that leaves them."""
-    for _ in range(8):
-        location = response.headers.get("location", "")
-        if response.status_code not in (302, 303) or not location.startswith("/interaction/"):
-            return response
-        page = await env.http.get(location)
-        if page.status_code in (302, 303):
-            response = page
-            continue
-        assert page.status_code == 200, page.text
-        csrf = form_field(page.text, "csrf_token")
-        act = re.search(r'action="(/interaction/[^"]+/act)"', page.text)
-        if 'action="/interaction/' in page.text and "/login\"" in page.text:
-            (seen if seen is not None else []).append("login")
-            response = await env.http.post(login_action(page.text), data={
-                "csrf_token": csrf, "username": username, "password": PASSWORD})
-        elif act:
-            (seen if seen is not None else []).append("act_as")
-            assert act_as is not None, "unexpected act-as page"
-            response = await env.http.post(act.group(1), data={"csrf_token": csrf, "acting_for": act_as})
-        else:
-            (seen if seen is not None else []).append("consent")
-            response = await env.http.post(consent_action(page.text), data={"csrf_token": csrf, "decision": "allow"})
-    raise AssertionError("interaction did not finish")
+    """`flows.browse` as Bob (the delegate), answering the "act as" page with `act_as`."""
+    return await browse(env, response, username=username, act_as=act_as, seen=seen)
 
 
 async def delegated_tokens(env: Env, people: People, *, scope: str = "openid profile appointments.manage",

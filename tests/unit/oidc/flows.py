@@ -84,12 +84,14 @@ def consent_action(page: str) -> str:
 
 
 async def browse(env: Env, response: httpx.Response, *, username: str = "alice", password: str = PASSWORD,
-                 decision: str = "allow", seen: list[str] | None = None) -> httpx.Response:
-    """Follow the interaction pages like a person would (sign in, consent) until we leave them.
+                 decision: str = "allow", seen: list[str] | None = None,
+                 act_as: str | None = None) -> httpx.Response:
+    """Follow the interaction pages like a person would (sign in, "act as", consent) until we leave them.
 
-    `seen` collects "login" / "consent" for each page shown, so tests can assert which were skipped.
+    `seen` collects "login" / "act_as" / "consent" for each page shown, so tests can assert which were skipped;
+    `act_as` answers the "act as" page (a delegation id, or "myself"); a test that does not expect it fails there.
     """
-    for _ in range(6):
+    for _ in range(8):
         location = response.headers.get("location", "")
         if response.status_code not in (302, 303) or not location.startswith("/interaction/"):
             return response
@@ -99,16 +101,21 @@ async def browse(env: Env, response: httpx.Response, *, username: str = "alice",
             continue
         assert page.status_code == 200, page.text
         csrf = form_field(page.text, "csrf_token")
+        act = re.search(r'action="(/interaction/[^"]+/act)"', page.text)
         if "/login\"" in page.text:
-            if seen is not None:
-                seen.append("login")
+            step = "login"
             response = await env.http.post(login_action(page.text), data={
                 "csrf_token": csrf, "username": username, "password": password})
+        elif act:
+            step = "act_as"
+            assert act_as is not None, "unexpected act-as page"
+            response = await env.http.post(act.group(1), data={"csrf_token": csrf, "acting_for": act_as})
         else:
-            if seen is not None:
-                seen.append("consent")
+            step = "consent"
             response = await env.http.post(consent_action(page.text), data={
                 "csrf_token": csrf, "decision": decision})
+        if seen is not None:
+            seen.append(step)
     raise AssertionError("interaction did not finish")
 
 
