@@ -20,6 +20,16 @@ def test_signed_tokens_decode_with_joserfc(alg: str) -> None:
     assert verified == claims and header["kid"] == key.kid
 
 
+def test_es256_signatures_keep_their_leading_zero_bytes() -> None:
+    """R and S are fixed 32-byte big-endian integers (RFC 7518 §3.4): one in 128 signatures has a value with a
+    leading zero byte, which must still be encoded on 32 bytes."""
+    key = generate_signing_key("ES256")
+    for n in range(600):
+        token = sign_jwt({"n": n}, key)
+        assert len(token.rsplit(".", 1)[1]) == 86  # 64 bytes, base64url without padding
+        assert jwt.decode(token, key.key, algorithms=["ES256"]).claims == {"n": n}
+
+
 def test_tampered_payload_is_rejected() -> None:
     key = generate_signing_key()
     head, _payload, signature = sign_jwt({"sub": "a"}, key).split(".")
