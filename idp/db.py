@@ -126,6 +126,13 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction. Inside another one of this database (same task), it joins it: the work commits
+        or rolls back with the outer transaction, so a use case spanning several services (an account recovery:
+        new password, grants revoked, keys removed, audit events) is all-or-nothing."""
+        outer = open_transaction()
+        if outer is not None and outer.info.get("mandat_db") is self:
+            yield outer
+            return
         async with self._write_sessions() as session, session.begin():
             session.info["mandat_db"] = self
             session.info["mandat_open"] = True

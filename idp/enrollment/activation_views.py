@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from idp.enrollment.errors import EnrollmentError, RateLimited
 from idp.enrollment.forms import ActivationForm, PageError, error_for
 from idp.enrollment.http import form_expired, service_of, translate_errors
+from idp.enrollment.interfaces import Activation
 from idp.enrollment.passwords import MAX_LENGTH, MIN_LENGTH, strength_hint
 from idp.enrollment.recovery import revoke_credentials
 from idp.http.oauth_io import SESSION_COOKIE, client_ip
@@ -65,8 +66,21 @@ async def activate_submit(request: Request) -> Response:
     if missing:
         return _form(request, number=typed.number, errors=missing, status=400)
     ip = client_ip(request)
+
+    async def settle(activation: Activation) -> None:
+        """Inside the activation's transaction: a recovery revokes what the lost password or device opened, and
+        the audit event commits with the change it records (or neither does)."""
+        account = activation.account
+        if activation.recovered:
+            revoked = await revoke_credentials(container, account.id)
+            container.audit.record("enrollment:account:recovered", actor=account.id, ip=ip, grants=revoked.grants,
+                                   passkeys=revoked.passkeys)
+        else:
+            container.audit.record("enrollment:account:activated", actor=account.id, ip=ip)
+
     try:
-        activation = await service_of(request).activate(typed.number, typed.code, typed.password, ip=ip)
+        activation = await service_of(request).activate(typed.number, typed.code, typed.password, ip=ip,
+                                                        then=settle)
     except RateLimited as error:
         container.audit.record("enrollment:activation:rate_limited", ip=ip, retry_after=error.retry_after)
         minutes = max(1, (int(error.retry_after) + 59) // 60)
@@ -80,12 +94,6 @@ async def activate_submit(request: Request) -> Response:
         strength = strength_hint(typed.password).level if error.code.startswith("password_") else None
         return _form(request, number=typed.number, errors=[error_for(error)], status=400, strength=strength)
     account = activation.account
-    if activation.recovered:
-        revoked = await revoke_credentials(container, account.id)
-        container.audit.record("enrollment:account:recovered", actor=account.id, ip=ip, grants=revoked.grants,
-                               passkeys=revoked.passkeys)
-    else:
-        container.audit.record("enrollment:account:activated", actor=account.id, ip=ip)
     # The fresh mailed code proves the address on file: keys added in the next minutes count as a second factor.
     target = f"{DONE}?recovered=1" if activation.recovered else DONE
     return await finish_sign_in(request, account.id, assurance.activation(), next_page=target)

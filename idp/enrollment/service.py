@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -206,10 +206,14 @@ class EnrollmentService:
 
     # --- activate ---------------------------------------------------------------------------------------
 
-    async def activate(self, number: str, code: str, password: str, *, ip: str) -> Activation:
+    async def activate(self, number: str, code: str, password: str, *, ip: str,
+                       then: Callable[[Activation], Awaitable[None]] | None = None) -> Activation:
         """Open or recover the account of `number`. `ip` is the client's: checks are throttled per IP and per
         (number, IP), so `RateLimited` (with `retry_after`) refuses a source that guessed too much, before any
-        lookup, while the same number from another connection is unaffected."""
+        lookup, while the same number from another connection is unaffected.
+
+        `then` runs inside the same transaction once the account is set (a recovery's revocations, the audit
+        event): a crash leaves either all of it or none of it."""
         normalised = parse_number(number).value
         check_password(password)
         canonical = parse_code(code)
@@ -224,6 +228,8 @@ class EnrollmentService:
                 # Hash only once the code is good: argon2 costs ~0.1 s of CPU, not to be spent on wrong codes.
                 password_hash = await asyncio.to_thread(self._hash_password, password)
                 activation = await self._upsert_account(session, normalised, password_hash)
+                if then is not None:
+                    await then(activation)
         if wrong_code is None:
             await self._guesses.succeeded(normalised, ip)
             return activation
