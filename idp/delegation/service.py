@@ -16,6 +16,7 @@ as a recovery and revokes the account's sessions and tokens: the parent signs in
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -24,14 +25,14 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, event, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from idp.accounts.models import Account
 from idp.audit import AuditLog
 from idp.cards.models import Professional, ProfessionalActivity, ProfessionalExercise
-from idp.db import Database, utcnow
+from idp.db import Database, open_transaction, utcnow
 from idp.delegation import errors, policy
 from idp.delegation.config import DelegationSettings
 from idp.delegation.interfaces import (
@@ -121,6 +122,7 @@ class DelegationService:
         self._settings = settings
         self._check_cache_seconds = check_cache_seconds
         self._checked: dict[str, tuple[bytes, float, Any]] = {}
+        self._renewals: set[asyncio.Task[None]] = set()
         self.clock = clock
 
     @property
@@ -128,15 +130,38 @@ class DelegationService:
         return self._settings
 
     async def changed(self) -> None:
-        """Delegations, or the accounts they join, changed: every process's kept `check` rows are stale now."""
+        """Delegations, or the accounts they join, changed: every process's kept `check` rows are stale now.
+        Called inside an open `Database.transaction()`, it takes effect when that transaction commits (renewing
+        the stamp before the commit would let another process keep the old rows under the new stamp)."""
+        outer = open_transaction()
+        if outer is None:
+            await self._renew()
+        else:
+            self._renew_after_commit(outer)
+
+    async def _renew(self) -> None:
         await self._store.put(_STAMP_KEY, secrets.token_bytes(16), _STAMP_TTL)
+
+    def _renew_after_commit(self, session: AsyncSession) -> None:
+        def committed(_session: Any) -> None:
+            self._checked.clear()  # this process at once; the others as soon as the new stamp is written
+            task = asyncio.get_running_loop().create_task(self._renew())
+            self._renewals.add(task)
+            task.add_done_callback(self._renewals.discard)
+
+        event.listen(session.sync_session, "after_commit", committed, once=True)
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that changes delegations; once it has committed, `changed()`."""
+        """A transaction that changes delegations; once it has committed, `changed()`. Joined to a caller's open
+        transaction (Database.transaction), the stamp is renewed when that one commits."""
+        joined = open_transaction() is not None
         async with self._db.transaction() as session:
+            if joined:
+                self._renew_after_commit(session)
             yield session
-        await self.changed()
+        if not joined:
+            await self._renew()
 
     # --- create -------------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ store is Redis, as in production)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
@@ -111,3 +112,25 @@ async def test_each_kind_of_change_through_the_service_ends_kept_rows(rig: Rig, 
     await second.give_up(pending.id, Actor.person(bob))
     with pytest.raises(errors.DelegationRevoked):
         await first.check(pending.id, bob, None, rig.clock.now)
+
+
+async def test_a_change_inside_a_callers_transaction_renews_the_stamp_when_it_commits(
+        rig: Rig, store: EphemeralStore) -> None:
+    """Renewing before the commit would let another process read the old row under the new stamp and keep it."""
+    first, second = process(rig, store), process(rig, store)
+    delegation, _alice, bob = await proxy(rig, first)
+    await first.check(delegation, bob, None, rig.clock.now)
+    await second.check(delegation, bob, None, rig.clock.now)
+    before = await store.get("delegation:stamp")
+    async with rig.db.transaction():
+        await second.revoke(delegation, ADMIN, "ended")
+        assert await store.get("delegation:stamp") == before  # not yet: nothing is committed
+    # The process that made the change sees it at once; the others once the new stamp is written (just after).
+    with pytest.raises(errors.DelegationRevoked):
+        await second.check(delegation, bob, None, rig.clock.now)
+    for _ in range(100):
+        if await store.get("delegation:stamp") != before:
+            break
+        await asyncio.sleep(0.01)
+    with pytest.raises(errors.DelegationRevoked):
+        await first.check(delegation, bob, None, rig.clock.now)
