@@ -108,7 +108,7 @@ def build_container(settings: Settings, *, store: EphemeralStore | None = None) 
     store = store or build_store(settings)
     audit = AuditLog(db)
     clients = ClientRegistry(db, derive_key(secret, "client-secret"), cache_seconds=settings.client_cache_seconds)
-    grants = SqlGrantStore(db)
+    grants = SqlGrantStore(db, store, keep_seconds=settings.grant_keep_seconds)
     passwords = Passwords(time_cost=settings.argon2_time_cost, memory_kib=settings.argon2_memory_kib,
                           parallelism=settings.argon2_parallelism, workers=settings.password_hash_workers or None,
                           queue=settings.password_hash_queue, max_wait=settings.password_hash_max_wait_ms / 1000)

@@ -213,6 +213,13 @@ class Settings:
         "MANDAT_CLIENT_CACHE_SECONDS", "30",
         doc="How long a process keeps a client in memory; client changes reach every process within it.",
     )
+    grant_keep_seconds: int = _env(
+        "MANDAT_GRANT_KEEP_SECONDS", "5",
+        doc="How long a process may keep a grant it read (userinfo, introspection) before reading it again. Every "
+        "revocation made by Mandat reaches every process at once whatever this is (a shared stamp in the "
+        "ephemeral store); this only bounds changes made outside Mandat, e.g. by hand in the database. 0 turns "
+        "keeping off.",
+    )
     # --- HTTP -------------------------------------------------------------------------------------------------
     max_body_bytes: int = _env(
         "MANDAT_MAX_BODY_BYTES", "65536", doc="Largest accepted request body; larger gets 413."

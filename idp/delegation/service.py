@@ -16,16 +16,13 @@ as a recovery and revokes the account's sessions and tokens: the parent signs in
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
-import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, event, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -48,6 +45,7 @@ from idp.delegation.interfaces import (
 )
 from idp.delegation.models import Delegation, DelegationNotification
 from idp.enrollment.models import RegistryLink, RegistryRecord
+from idp.stamped import StampedCache
 from idp.store import EphemeralStore
 
 __all__ = ["DelegationService"]
@@ -68,8 +66,6 @@ _Delegate = aliased(Account, name="delegate")
 # withdrawn take effect at the next check everywhere, at the cost of one store read. Changes made elsewhere
 # (an account's status, kind or birth date) reach kept rows within `check_cache_seconds`, or at once when their
 # code calls `DelegationService.changed()`.
-_STAMP_KEY = "delegation:stamp"
-_STAMP_TTL = 7 * 86400
 _CHECK_CACHE_MAX = 50_000
 
 # The hot path: one primary-key probe joined to the two accounts by theirs.
@@ -120,9 +116,8 @@ class DelegationService:
         self._store = store
         self._audit = audit
         self._settings = settings
-        self._check_cache_seconds = check_cache_seconds
-        self._checked: dict[str, tuple[bytes, float, Any]] = {}
-        self._renewals: set[asyncio.Task[None]] = set()
+        self._kept: StampedCache[tuple[Any, ...]] = StampedCache(store, "delegation", max_age=check_cache_seconds,
+                                                                  max_items=_CHECK_CACHE_MAX)
         self.clock = clock
 
     @property
@@ -131,25 +126,8 @@ class DelegationService:
 
     async def changed(self) -> None:
         """Delegations, or the accounts they join, changed: every process's kept `check` rows are stale now.
-        Called inside an open `Database.transaction()`, it takes effect when that transaction commits (renewing
-        the stamp before the commit would let another process keep the old rows under the new stamp)."""
-        outer = open_transaction()
-        if outer is None:
-            await self._renew()
-        else:
-            self._renew_after_commit(outer)
-
-    async def _renew(self) -> None:
-        await self._store.put(_STAMP_KEY, secrets.token_bytes(16), _STAMP_TTL)
-
-    def _renew_after_commit(self, session: AsyncSession) -> None:
-        def committed(_session: Any) -> None:
-            self._checked.clear()  # this process at once; the others as soon as the new stamp is written
-            task = asyncio.get_running_loop().create_task(self._renew())
-            self._renewals.add(task)
-            task.add_done_callback(self._renewals.discard)
-
-        event.listen(session.sync_session, "after_commit", committed, once=True)
+        Called inside an open `Database.transaction()`, it takes effect when that transaction commits."""
+        await self._kept.changed()
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[AsyncSession]:
@@ -158,10 +136,10 @@ class DelegationService:
         joined = open_transaction() is not None
         async with self._db.transaction() as session:
             if joined:
-                self._renew_after_commit(session)
+                self._kept.changed_after_commit(session)
             yield session
         if not joined:
-            await self._renew()
+            await self._kept.changed()
 
     # --- create -------------------------------------------------------------------------------------------
 
@@ -418,23 +396,13 @@ class DelegationService:
         return policy.effective_rights(stored, principal, delegate, scopes, at, self._settings, act_depth=act_depth)
 
     async def _check_row(self, delegation_id: str) -> Any:
-        """The row `check` needs: kept from an earlier check while the stamp is unchanged (module note), else read.
-        The stamp is read before the row, so a change committed after the read comes with a newer stamp."""
-        stamp = await self._store.get(_STAMP_KEY)
-        if stamp is None:  # first use, or expired: start one (add: never overwrite a change's stamp)
-            await self._store.add(_STAMP_KEY, secrets.token_bytes(16), _STAMP_TTL)
-            stamp = await self._store.get(_STAMP_KEY)
-        now = time.monotonic()
-        kept = self._checked.get(delegation_id)
-        if kept is not None and stamp is not None and kept[0] == stamp and now - kept[1] < self._check_cache_seconds:
-            return kept[2]
-        async with self._db.session() as session:
-            found = (await session.execute(_CHECK.where(Delegation.id == delegation_id))).one_or_none()
-        if found is not None and stamp is not None and self._check_cache_seconds > 0:
-            if len(self._checked) >= _CHECK_CACHE_MAX:
-                self._checked.clear()
-            self._checked[delegation_id] = (stamp, now, tuple(found))
-        return found
+        """The row `check` needs, kept per process under the delegation stamp (idp/stamped.py)."""
+        async def load() -> tuple[Any, ...] | None:
+            async with self._db.session() as session:
+                found = (await session.execute(_CHECK.where(Delegation.id == delegation_id))).one_or_none()
+            return None if found is None else tuple(found)
+
+        return await self._kept.get(delegation_id, load)
 
     async def notifications(self, account_id: str, *, limit: int = 50,
                             unread_only: bool = False) -> list[NotificationView]:

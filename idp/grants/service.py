@@ -6,6 +6,8 @@ which of two concurrent presentations wins; the loser sees `reused`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -14,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from idp.db import Database, utcnow
 from idp.grants.models import GrantRecord, RefreshTokenRecord
 from idp.oidc.models import Grant, RefreshOutcome
+from idp.stamped import StampedCache
+from idp.store import EphemeralStore
 
 
 def _ts(value: datetime) -> float:
@@ -46,8 +50,14 @@ async def _token_with_grant(session: AsyncSession, token_hash: str, status: str 
 
 
 class SqlGrantStore:
-    def __init__(self, db: Database) -> None:
+    """`get` (every userinfo and introspection) keeps grants per process under the grant stamp
+    (idp/stamped.py): every revocation here renews it once committed, so a revoked grant is refused at the next
+    read in every process. `keep_seconds` bounds how long a change made outside this class can go unseen."""
+
+    def __init__(self, db: Database, store: EphemeralStore | None = None, *, keep_seconds: float = 5.0) -> None:
         self._db = db
+        self._kept: StampedCache[Grant] | None = (
+            StampedCache(store, "grant", max_age=keep_seconds) if store is not None else None)
 
     async def create(self, grant: Grant, refresh_token_hash: str | None, refresh_expires_at: float) -> None:
         async with self._db.transaction() as session:
@@ -62,9 +72,20 @@ class SqlGrantStore:
                                                client_id=grant.client_id, expires_at=_dt(refresh_expires_at)))
 
     async def get(self, grant_id: str) -> Grant | None:
-        async with self._db.session() as session:
-            record = await session.get(GrantRecord, grant_id)
-        return None if record is None else to_grant(record)
+        async def load() -> Grant | None:
+            async with self._db.session() as session:
+                record = await session.get(GrantRecord, grant_id)
+            return None if record is None else to_grant(record)
+
+        return await (self._kept.get(grant_id, load) if self._kept is not None else load())
+
+    @asynccontextmanager
+    async def _revoking(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that revokes grants; kept grants go stale when it (or the caller's, joined) commits."""
+        async with self._db.transaction() as session:
+            if self._kept is not None:
+                self._kept.changed_after_commit(session)
+            yield session
 
     async def find_refresh_token(self, token_hash: str) -> RefreshOutcome:
         async with self._db.session() as session:
@@ -86,7 +107,7 @@ class SqlGrantStore:
 
     async def revoke(self, grant_id: str, reason: str) -> None:
         now = utcnow()
-        async with self._db.transaction() as session:
+        async with self._revoking() as session:
             await session.execute(update(GrantRecord).where(GrantRecord.id == grant_id,
                                                             GrantRecord.revoked_at.is_(None))
                                   .values(revoked_at=now, revoked_reason=reason))
@@ -98,7 +119,7 @@ class SqlGrantStore:
     async def revoke_for_account(self, account_id: str, reason: str) -> list[str]:
         """Revoke every live grant of an account (and so its refresh tokens), in one transaction."""
         now = utcnow()
-        async with self._db.transaction() as session:
+        async with self._revoking() as session:
             ids = list((await session.scalars(select(GrantRecord.id).where(
                 GrantRecord.account_id == account_id, GrantRecord.revoked_at.is_(None)))).all())
             if ids:
