@@ -48,6 +48,7 @@ class ExchangeContext:
     act: dict[str, Any] = field(default_factory=dict)
     depth: int = 1
     asked: tuple[str, ...] = ()
+    offer: Delegated | None = None  # own token: the delegation `requested_subject` matched
     delegated: Delegated | None = None
     audience: list[str] = field(default_factory=list)
 
@@ -122,6 +123,7 @@ async def choose_case(ctx: ExchangeContext) -> None:
     match = [o for o in offers if subject_for(ctx.provider, ctx.client, o.principal_id) == requested]
     if not match:
         raise errors.InvalidGrant("no active delegation lets this person act for the requested_subject")
+    ctx.offer = match[0]
     ctx.delegation_id = match[0].delegation_id
     ctx.act, ctx.depth = {"sub": subject_for(ctx.provider, ctx.client, ctx.actor_id)}, 1
 
@@ -135,10 +137,8 @@ async def check_scope(ctx: ExchangeContext) -> None:
         if ctx.subject.delegated is not None:
             ctx.asked = tuple(str(ctx.subject.claims.get("scope", "")).split())
         else:
-            port = ctx.provider.delegations
-            offers = await port.offers(ctx.actor_id) if port is not None else []
-            offer = next(o for o in offers if o.delegation_id == ctx.delegation_id)
-            ctx.asked = tuple(sorted(offer.scopes & ctx.client.scopes))
+            assert ctx.offer is not None
+            ctx.asked = tuple(sorted(ctx.offer.scopes & ctx.client.scopes))
         return
     asked = tuple(dict.fromkeys(raw.split()))
     if "offline_access" in asked:
