@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from tests.conftest import REDIRECT, free_port  # noqa: E402
 from tests.e2e.production.components import IdpProcess, PrivatePostgres, PrivateRedis  # noqa: E402
-from tests.e2e.production.conftest import Topology, _seed, idp_env, self_signed, start_nginx  # noqa: E402
+from tests.e2e.production.conftest import Topology, _seed, create_database, idp_env, self_signed, start_nginx  # noqa: E402
 from tests.e2e.production.flows import Flow  # noqa: E402
 
 
@@ -70,14 +70,7 @@ def build(root: Path, processes: int, *, quiet: bool) -> Topology:
     pg.start()
     redis.start()
 
-    async def create_db() -> None:
-        conn = await asyncpg.connect(pg.admin_dsn)
-        try:
-            await conn.execute("CREATE DATABASE mandat")
-        finally:
-            await conn.close()
-
-    asyncio.run(create_db())
+    create_database(pg)
     env = idp_env(root, pg, redis, nginx_port)
     # Production-like: info logs, access lines off (as a soak would flood the disk otherwise), real argon2 cost.
     env.update({"MANDAT_LOG_LEVEL": "warning" if quiet else "info", "MANDAT_ARGON2_TIME_COST": "2",

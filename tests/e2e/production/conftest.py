@@ -147,6 +147,18 @@ async def _seed(settings: Settings) -> tuple[str, str]:
         await container.close()
 
 
+def create_database(pg: PrivatePostgres, name: str = "mandat") -> None:
+    """The IdP's database on the private PostgreSQL (the topology test and bench/soak)."""
+    async def create() -> None:
+        conn = await asyncpg.connect(pg.admin_dsn)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+
+
 def idp_env(root: Path, pg: PrivatePostgres, redis: PrivateRedis, nginx_port: int) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if not k.startswith(("MANDAT_", "PROMETHEUS_"))}
     return {**keep, "PYTHONPATH": str(REPO), "MANDAT_ISSUER": f"https://localhost:{nginx_port}",
@@ -183,14 +195,7 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         pg.start()
         redis.start()
 
-        async def create_db() -> None:
-            conn = await asyncpg.connect(pg.admin_dsn)
-            try:
-                await conn.execute("CREATE DATABASE mandat")
-            finally:
-                await conn.close()
-
-        asyncio.run(create_db())
+        create_database(pg)
         env = idp_env(root, pg, redis, nginx_port)
         topo = Topology(root, pg, redis, idps, nginx_port, None, root / "nginx" / "tls.pem", env)
         migrated = topo.cli("migrate")
