@@ -16,6 +16,11 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def display_name(given_name: str | None, family_name: str | None, username: str) -> str:
+    """How pages, notices and authenticators name a person: their names, else their username."""
+    return " ".join(part for part in (given_name, family_name) if part) or username
+
+
 class Account(Base):
     __tablename__ = "accounts"
 
@@ -38,6 +43,10 @@ class Account(Base):
     national_id: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    @property
+    def display_name(self) -> str:
+        return display_name(self.given_name, self.family_name, self.username)
 
 
 class Consent(Base):

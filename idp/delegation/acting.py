@@ -55,11 +55,8 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-def display_name(account: Account | None) -> str:
-    if account is None:
-        return "?"
-    name = " ".join(part for part in (account.given_name, account.family_name) if part)
-    return name or account.username
+def _name(account: Account | None) -> str:
+    return account.display_name if account is not None else "?"
 
 
 # --- the step ----------------------------------------------------------------------------------------------
@@ -99,14 +96,14 @@ async def act_as_page(request: Request, interaction: Interaction, client: Client
     for offer in offers:
         principal = await container.accounts.get(offer.principal_id)
         choices.append({
-            "id": offer.delegation_id, "name": display_name(principal), "kind": KIND_LABELS.get(offer.kind, offer.kind),
+            "id": offer.delegation_id, "name": _name(principal), "kind": KIND_LABELS.get(offer.kind, offer.kind),
             "scopes": [gettext(locale, ACT_LABELS.get(s, s))
                        for s in sorted(delegable_part(offer.scopes & frozenset(interaction.request.scopes)))],
             "until": format_date(datetime.fromtimestamp(offer.until, UTC).date(), format="long", locale=locale),
         })
     selected = preselected.delegation_id if preselected is not None else MYSELF
     return allow_form_redirects(render(request, "delegation/act_as.html", {
-        "uid": interaction.uid, "client": client, "me": display_name(me), "choices": choices, "selected": selected,
+        "uid": interaction.uid, "client": client, "me": _name(me), "choices": choices, "selected": selected,
         "myself": MYSELF, "error": error,
     }, status=status, locale=locale), interaction)
 
@@ -120,7 +117,7 @@ async def _choose(request: Request, interaction: Interaction, client: Client, au
     interaction.acting_chosen = True
     name = None
     if offer is not None:
-        name = display_name(await container.accounts.get(offer.principal_id))
+        name = _name(await container.accounts.get(offer.principal_id))
         container.audit.record("delegation:acting:chosen", actor=auth.account_id, subject=offer.principal_id,
                                client_id=client.client_id, delegation_id=offer.delegation_id)
     interaction.extra = {**(interaction.extra or {}), "acting_name": name}

@@ -13,7 +13,7 @@ from datetime import date
 
 from sqlalchemy import select
 
-from idp.accounts.models import Account
+from idp.accounts.models import Account, display_name
 from idp.cards.models import ProfessionalActivity, ProfessionalExercise
 from idp.db import Database
 from idp.delegation.interfaces import DelegationView, NotificationView
@@ -40,10 +40,6 @@ class Structure:
     place: str  # postal code and town, possibly empty
 
 
-def _name(given: str | None, family: str | None, username: str) -> str:
-    return " ".join(part for part in (given, family) if part) or username
-
-
 async def people(db: Database, ids: Iterable[str]) -> dict[str, Person]:
     """The accounts among `ids`, by id (ids with no account are absent)."""
     wanted = {i for i in ids if i}
@@ -53,8 +49,8 @@ async def people(db: Database, ids: Iterable[str]) -> dict[str, Person]:
         rows = await session.execute(
             select(Account.id, Account.username, Account.given_name, Account.family_name, Account.kind,
                    Account.birthdate).where(Account.id.in_(wanted)))
-        return {row.id: Person(row.id, row.username, _name(row.given_name, row.family_name, row.username), row.kind,
-                               row.birthdate) for row in rows}
+        return {row.id: Person(row.id, row.username, display_name(row.given_name, row.family_name, row.username),
+                               row.kind, row.birthdate) for row in rows}
 
 
 def _structure(activity: ProfessionalActivity) -> Structure:

@@ -235,8 +235,8 @@ class DelegationService:
                 principal: Account, delegate: Account) -> None:
         who = actor if isinstance(actor, str) else ("An administrator" if actor.admin else actor.name)
         message = _NOTICES[event].format(
-            actor=who, kind=row.kind, scopes=", ".join(row.scopes), principal=_display(principal),
-            delegate=_display(delegate))
+            actor=who, kind=row.kind, scopes=", ".join(row.scopes), principal=principal.display_name,
+            delegate=delegate.display_name)
         session.add(DelegationNotification(account_id=account_id, delegation_id=row.id, event=event,
                                            message=message[:500], created_at=self.clock()))
 
@@ -597,8 +597,3 @@ def _managed_account(record: RegistryRecord, now: datetime) -> Account:
         national_id=record.number, created_at=now, updated_at=now,
         identity={"managed": REGISTRY, "identity_status": "QUAL" if record.qualified else "VALI",
                   "health_insurance_number": record.number, "health_insurance_number_kind": record.kind})
-
-
-def _display(account: Account) -> str:
-    name = " ".join(part for part in (account.given_name, account.family_name) if part)
-    return name or account.username

@@ -82,7 +82,7 @@ class PasskeyService:
             challenge=challenge,
             user_handle=user_handle,
             user_name=account.username,
-            display_name=_display_name(account),
+            display_name=account.display_name,
             exclude=existing,
             require_uv=require_uv,
             attestation=attestation,
@@ -309,11 +309,6 @@ class PasskeyService:
 def _ceremony_key(ceremony_id: str) -> str:
     # Stored under a hash: a store dump does not hand out live ceremony ids.
     return "passkeys:ceremony:" + hashlib.sha256(ceremony_id.encode()).hexdigest()
-
-
-def _display_name(account: Account) -> str:
-    full = " ".join(part for part in (account.given_name, account.family_name) if part)
-    return full or account.username
 
 
 def _valid_name(name: str) -> str:
