@@ -143,10 +143,10 @@ async def choose(request: Request) -> Response:
     auth = Authentication(interaction.account_id, interaction.auth_time, interaction.acr, interaction.amr,
                           interaction.sid)
     picked = str(form.get("acting_for") or "")
-    offers = await fitting_offers(container.provider, interaction.request, auth.account_id)
     if picked == MYSELF:
         await _choose(request, interaction, client, auth, None)
     else:
+        offers = await fitting_offers(container.provider, interaction.request, auth.account_id)
         offer = next((o for o in offers if o.delegation_id == picked), None)
         if offer is None:
             # Not offered (any more): say so and ask again; nothing was chosen.
