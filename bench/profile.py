@@ -59,11 +59,18 @@ def summarise(collapsed: Path, top: int = 25) -> str:
     return "\n".join(lines) + "\n"
 
 
+# py-spy flags per --threads choice.
+SAMPLING = {"gil": ["--gil"], "all": ["--threads"], "native": ["--threads", "--native"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--flows", default="client_credentials,userinfo,introspection,refresh,token_exchange")
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
+    parser.add_argument("--threads", dest="sample_threads", choices=("gil", "all", "native"), default="gil",
+                        help="gil: only the thread holding the GIL (where Python time goes); all: every busy thread, "
+                             "the database driver's included; native: all, with C frames (SQLite, OpenSSL)")
     known, rest = parser.parse_known_args()
     if shutil.which("py-spy") is None and not (Path(sys.executable).parent / "py-spy").exists():
         print("py-spy is not installed: .venv/bin/pip install py-spy", file=sys.stderr)
@@ -100,8 +107,9 @@ def main() -> int:
             base = out_dir / f"profile-{stamp}-{flow}"
             raw = base.with_suffix(".collapsed")
             spy = subprocess.Popen([py_spy, "record", "--pid", str(target.process.pid), "--rate", str(known.rate),
-                                    "--duration", str(known.duration), "--gil", "--format", "raw",
-                                    "--output", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                    "--duration", str(known.duration), *SAMPLING[known.sample_threads],
+                                    "--format", "raw", "--output", str(raw)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             outcome = load()
             spy.wait(timeout=known.duration + 60)
             report = f"{flow}: {outcome}\n\n" + summarise(raw)
