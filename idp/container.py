@@ -113,7 +113,8 @@ def build_container(settings: Settings, *, store: EphemeralStore | None = None) 
                           parallelism=settings.argon2_parallelism, workers=settings.password_hash_workers or None,
                           queue=settings.password_hash_queue, max_wait=settings.password_hash_max_wait_ms / 1000)
     accounts = AccountService(db, passwords, BruteForceGuard(
-        store, max_failures=settings.login_max_failures, ip_max_failures=settings.login_ip_max_failures))
+        store, max_failures=settings.login_max_failures, ip_max_failures=settings.login_ip_max_failures),
+        store=store, keep_seconds=settings.account_keep_seconds)
     config = ProviderConfig(
         issuer=settings.issuer, code_ttl=settings.code_ttl, access_token_ttl=settings.access_token_ttl,
         id_token_ttl=settings.id_token_ttl, refresh_token_ttl=settings.refresh_token_ttl,

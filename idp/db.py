@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -13,10 +14,12 @@ from pathlib import Path
 from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, UOWTransaction
 
 from idp import sqlite_inline
 from idp.errors import StorageUnavailable
+
+log = logging.getLogger("mandat.db")
 
 # Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -108,12 +111,38 @@ def open_transaction() -> AsyncSession | None:
     return session if session is not None and session.info.get("mandat_open") else None
 
 
+class _WriteSession(Session):
+    """The session class of `Database.transaction()`: it notes in `info["mandat_written"]` the tables its flushes
+    and ORM UPDATE/DELETE statements wrote, for `Database.after_commit`."""
+
+
+@event.listens_for(_WriteSession, "after_flush")
+def _note_flushed(session: Session, flush: UOWTransaction) -> None:
+    written = session.info.setdefault("mandat_written", set())
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        table = getattr(type(instance), "__tablename__", None)
+        if table is not None:
+            written.add(table)
+
+
+@event.listens_for(_WriteSession, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if state.is_update or state.is_delete or state.is_insert:
+        table = getattr(state.statement, "table", None)
+        name = getattr(table, "name", None)
+        if isinstance(name, str):
+            state.session.info.setdefault("mandat_written", set()).add(name)
+
+
 class Database:
     """Owns the engine and hands out sessions; built once by `create_app` or the CLI.
 
     `before_commit`: coroutines run inside every `transaction()` just before it commits, on its session (the
     audit log writes there the events recorded during the transaction, so they commit with the change they
-    describe, or not at all).
+    describe, or not at all). `after_commit`: coroutines awaited with the names of the tables a `transaction()`
+    wrote (through the ORM: added, changed or deleted rows, and UPDATE/DELETE/INSERT statements), once it has
+    committed and before it returns; caches of rows read on hot paths drop them there (idp/stamped.py), as do the
+    coroutines `when_committed` adds for one transaction.
 
     SQLite has one writer at a time. Without more, concurrent write transactions of this process would queue in
     SQLite's busy handler, which polls by sleeping 1, 2, 5 … 100 ms: measured, refresh-token rotation at 32
@@ -136,8 +165,10 @@ class Database:
         # SQLite: writes go through BEGIN IMMEDIATE connections (see make_engine); reads stay concurrent.
         self._write_engine = (make_engine(url, echo=echo, immediate=True, write_wait=write_wait)
                               if url.startswith("sqlite") else self.engine)
-        self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False)
+        self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False,
+                                                  sync_session_class=_WriteSession)
         self.before_commit: list[Callable[[AsyncSession], Awaitable[None]]] = []
+        self.after_commit: list[Callable[[frozenset[str]], Awaitable[None]]] = []
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -175,6 +206,21 @@ class Database:
             finally:
                 session.info["mandat_open"] = False
                 _OPEN_TRANSACTION.reset(token)
+        # Committed. What follows must not undo that in the caller's eyes: a failure is logged, and the caches
+        # it concerns fall back on their bounded keeping time.
+        written = frozenset(session.info.get("mandat_written", ()))
+        pending = [hook() for hook in session.info.get("mandat_when_committed", ())]
+        pending += [notify(written) for notify in self.after_commit] if written else []
+        for work in pending:
+            try:
+                await work
+            except Exception:
+                log.exception("a post-commit step failed; the change itself is committed")
+
+    @staticmethod
+    def when_committed(session: AsyncSession, hook: Callable[[], Awaitable[None]]) -> None:
+        """Await `hook` once the `transaction()` whose session this is has committed (never if it rolls back)."""
+        session.info.setdefault("mandat_when_committed", []).append(hook)
 
     @asynccontextmanager
     async def _sqlite_writer(self) -> AsyncIterator[None]:

@@ -213,6 +213,13 @@ class Settings:
         "MANDAT_CLIENT_CACHE_SECONDS", "30",
         doc="How long a process keeps a client in memory; client changes reach every process within it.",
     )
+    account_keep_seconds: int = _env(
+        "MANDAT_ACCOUNT_KEEP_SECONDS", "5",
+        doc="How long a process may keep an account it read for userinfo, ID-token claims and refresh before "
+        "reading it again. Every change written through Mandat reaches every process at once (a shared stamp in "
+        "the ephemeral store, renewed when a transaction writing accounts commits); this only bounds changes "
+        "made outside Mandat. 0 turns keeping off.",
+    )
     grant_keep_seconds: int = _env(
         "MANDAT_GRANT_KEEP_SECONDS", "5",
         doc="How long a process may keep a grant it read (userinfo, introspection) before reading it again. Every "

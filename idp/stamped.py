@@ -9,21 +9,19 @@ everywhere, at the cost of one store read instead of one database round trip.
 - The stamp is read *before* the row: a change committed after the read comes with a newer stamp, so an old row
   is never kept under a new stamp.
 - A change made inside a caller's open transaction (`Database.transaction` joins) renews the stamp when that
-  transaction commits; renewing before the commit would let another process keep the old row under the new stamp.
+  transaction commits, before `transaction()` returns (`Database.when_committed`); renewing before the commit would
+  let another process keep the old row under the new stamp.
 - Changes made without the service (a hand-edited row, a restore) reach kept rows within `max_age` seconds.
 """
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import event
-
-from idp.db import open_transaction
+from idp.db import Database, open_transaction
 from idp.store import EphemeralStore
 
 __all__ = ["StampedCache"]
@@ -41,7 +39,6 @@ class StampedCache(Generic[V]):
         self._max_items = max_items
         self._clock = clock
         self._kept: dict[str, tuple[bytes, float, V]] = {}
-        self._renewals: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str, load: Callable[[], Awaitable[V | None]]) -> V | None:
         """The kept value while current, else `load()` (kept when found; a miss is never kept)."""
@@ -66,19 +63,18 @@ class StampedCache(Generic[V]):
         """What this cache keeps changed: stale in every process now, or when the open transaction commits."""
         outer = open_transaction()
         if outer is None:
-            self._kept.clear()
-            await self._renew()
+            await self.committed()
         else:
             self.changed_after_commit(outer)
 
     def changed_after_commit(self, session: Any) -> None:
-        def committed(_session: Any) -> None:
-            self._kept.clear()  # this process at once; the others as soon as the new stamp is written
-            task = asyncio.get_running_loop().create_task(self._renew())
-            self._renewals.add(task)
-            task.add_done_callback(self._renewals.discard)
+        """Stale everywhere once the `Database.transaction()` of `session` has committed, before it returns."""
+        Database.when_committed(session, self.committed)
 
-        event.listen(session.sync_session, "after_commit", committed, once=True)
+    async def committed(self) -> None:
+        """A change has just committed: stale in this process at once, in the others once the stamp is renewed."""
+        self._kept.clear()
+        await self._renew()
 
     async def _renew(self) -> None:
         await self._store.put(self._key, secrets.token_bytes(16), _STAMP_TTL)

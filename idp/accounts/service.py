@@ -21,6 +21,8 @@ from idp.accounts.passwords import HashingBusy, Passwords
 from idp.db import Database, utcnow
 from idp.errors import MandatError
 from idp.oidc.models import Client
+from idp.stamped import StampedCache
+from idp.store import EphemeralStore
 
 # Standard claims per scope (OIDC Core §5.4).
 SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
@@ -80,15 +82,39 @@ def standard_claims(account: Account) -> dict[str, Any]:
 
 
 class AccountService:
-    def __init__(self, db: Database, passwords: Passwords, guard: BruteForceGuard) -> None:
+    """Accounts, consents and password sign-in.
+
+    `is_active` and `claims` (every refresh, userinfo and ID token) read the account through a per-process copy
+    kept under the account stamp (idp/stamped.py) when a store is given: any transaction that writes the accounts
+    table renews the stamp once committed (`Database.after_commit`), so a lock or a changed name is seen at the
+    next read in every process; `keep_seconds` bounds changes made outside Mandat. The kept copy is detached and
+    shared: only those two read it, never to change it. `get` always reads the database.
+    """
+
+    def __init__(self, db: Database, passwords: Passwords, guard: BruteForceGuard, *,
+                 store: EphemeralStore | None = None, keep_seconds: float = 5.0) -> None:
         self._db = db
         self.passwords = passwords
         self.guard = guard
         self.claim_sources: list[ClaimSource] = []
+        self._kept: StampedCache[Account] | None = None
+        if store is not None and keep_seconds > 0:
+            self._kept = StampedCache(store, "account", max_age=keep_seconds)
+            db.after_commit.append(self._written)
+
+    async def _written(self, tables: frozenset[str]) -> None:
+        if self._kept is not None and Account.__tablename__ in tables:
+            await self._kept.committed()
+
+    async def _read(self, account_id: str) -> Account | None:
+        """The account for reading only (see the class docstring)."""
+        if self._kept is None:
+            return await self.get(account_id)
+        return await self._kept.get(account_id, lambda: self.get(account_id))
 
     # --- AccountStore -------------------------------------------------------------------------------------
     async def is_active(self, account_id: str) -> bool:
-        account = await self.get(account_id)
+        account = await self._read(account_id)
         return account is not None and account.status == "active"
 
     async def get(self, account_id: str) -> Account | None:
@@ -101,7 +127,7 @@ class AccountService:
 
     async def claims(self, account_id: str, scopes: frozenset[str], requested: frozenset[str],
                      client: Client, *, amr: tuple[str, ...] = ()) -> dict[str, Any]:
-        account = await self.get(account_id)
+        account = await self._read(account_id)
         if account is None:
             return {}
         wanted = set(requested)

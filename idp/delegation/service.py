@@ -50,6 +50,9 @@ from idp.store import EphemeralStore
 
 __all__ = ["DelegationService"]
 
+# A delegate's active delegation rows (detached, read only) and their guardians' principals' birth dates.
+_Held = tuple[tuple[Delegation, ...], dict[str, date | None]]
+
 log = logging.getLogger("mandat.delegation")
 
 REGISTRY = "registry"
@@ -118,7 +121,16 @@ class DelegationService:
         self._settings = settings
         self._kept: StampedCache[tuple[Any, ...]] = StampedCache(store, "delegation", max_age=check_cache_seconds,
                                                                   max_items=_CHECK_CACHE_MAX)
+        # What `active_for` reads, per delegate, under the same stamp: a change renews it, which makes both stale.
+        self._held: StampedCache[_Held] = StampedCache(store, "delegation", max_age=check_cache_seconds,
+                                                       max_items=_CHECK_CACHE_MAX)
         self.clock = clock
+        # Both join accounts (status, birth date): any transaction writing accounts makes them stale too.
+        db.after_commit.append(self._written)
+
+    async def _written(self, tables: frozenset[str]) -> None:
+        if Account.__tablename__ in tables:
+            await self._kept.committed()
 
     @property
     def settings(self) -> DelegationSettings:
@@ -357,18 +369,12 @@ class DelegationService:
     async def active_for(self, delegate_id: str, at: datetime) -> list[DelegationView]:
         """Delegations `delegate_id` may use at `at` (the "act for…" chooser). Guardian age rules are applied
         here too, so a delegation past the age limit is not offered even if the lapse job has not run."""
-        async with self._db.session() as session:
-            rows = list(await session.scalars(
-                select(Delegation).where(Delegation.delegate_id == delegate_id, Delegation.status == "active",
-                                         Delegation.valid_until > at, Delegation.valid_from <= at)
-                .order_by(Delegation.valid_until)))
-            guardians = {row.principal_id for row in rows if row.kind == "guardian"}
-            births: dict[str, date | None] = {}
-            if guardians:
-                births = dict((await session.execute(
-                    select(Account.id, Account.birthdate).where(Account.id.in_(guardians)))).all())
+        held = await self._held.get(delegate_id, lambda: self._held_by(delegate_id))
+        rows, births = held if held is not None else ((), {})
         out = []
         for row in rows:
+            if not row.valid_from <= at < row.valid_until:
+                continue
             if row.kind == "guardian":
                 born = births.get(row.principal_id)
                 if born is None or policy.lapse_rule(stored_of(row), Party(row.principal_id, "citizen",
@@ -376,6 +382,20 @@ class DelegationService:
                     continue
             out.append(view_of(row))
         return out
+
+    async def _held_by(self, delegate_id: str) -> _Held:
+        """The delegate's active delegations whatever their dates (`active_for` applies them at each call), and
+        the birth dates of their guardians' principals; kept per process under the delegation stamp."""
+        async with self._db.session() as session:
+            rows = tuple(await session.scalars(
+                select(Delegation).where(Delegation.delegate_id == delegate_id, Delegation.status == "active")
+                .order_by(Delegation.valid_until)))
+            guardians = {row.principal_id for row in rows if row.kind == "guardian"}
+            births: dict[str, date | None] = {}
+            if guardians:
+                births = dict((await session.execute(
+                    select(Account.id, Account.birthdate).where(Account.id.in_(guardians)))).all())
+        return rows, births
 
     async def check(self, delegation_id: str, delegate_id: str, scopes: frozenset[str] | None, at: datetime, *,
                     act_depth: int = 1) -> EffectiveRights:

@@ -91,19 +91,23 @@ class SqlGrantStore:
         async with self._db.session() as session:
             return await _token_with_grant(session, token_hash, None)
 
-    async def use_refresh_token(self, token_hash: str, now: float) -> RefreshOutcome:
+    async def rotate_refresh_token(self, token_hash: str, now: float, successor_hash: str,
+                                   successor_expires_at: float) -> RefreshOutcome:
+        # One write transaction, three statements: the conditional UPDATE decides which of two concurrent
+        # presentations wins; the grant is read after it, so a revocation committed meanwhile is seen.
         async with self._db.transaction() as session:
             result = await session.execute(
                 update(RefreshTokenRecord)
                 .where(RefreshTokenRecord.token_hash == token_hash, RefreshTokenRecord.used_at.is_(None))
                 .values(used_at=_dt(now)))
             won = result.rowcount == 1  # type: ignore[attr-defined]
-            return await _token_with_grant(session, token_hash, "ok" if won else "reused")
-
-    async def add_refresh_token(self, grant_id: str, client_id: str, token_hash: str, expires_at: float) -> None:
-        async with self._db.transaction() as session:
-            session.add(RefreshTokenRecord(token_hash=token_hash, grant_id=grant_id, client_id=client_id,
-                                           expires_at=_dt(expires_at)))
+            outcome = await _token_with_grant(session, token_hash, "ok" if won else "reused")
+            if outcome.live(now):
+                assert outcome.grant is not None
+                session.add(RefreshTokenRecord(token_hash=successor_hash, grant_id=outcome.grant.id,
+                                               client_id=outcome.grant.client_id,
+                                               expires_at=_dt(successor_expires_at)))
+            return outcome
 
     async def revoke(self, grant_id: str, reason: str) -> None:
         now = utcnow()

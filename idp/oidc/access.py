@@ -29,19 +29,7 @@ class TokenRejected(Exception):
 
 
 async def validate_access_token(provider: Provider, token: str) -> AccessToken:
-    try:
-        kid = unverified_header(token).get("kid")
-    except JoseFailure as exc:
-        raise TokenRejected(exc.reason) from None
-    key = provider.keystore.by_kid(kid) if isinstance(kid, str) else None
-    if key is None:
-        raise TokenRejected("unknown kid")
-    try:
-        _header, claims = verify_jwt(token, key, algorithms=[key.alg], typ="at+jwt")
-    except JoseFailure as exc:
-        raise TokenRejected(exc.reason) from None
-    if claims.get("iss") != provider.config.issuer:
-        raise TokenRejected("wrong issuer")
+    claims = _verified_claims(provider, token)
     exp = claims.get("exp")
     if not isinstance(exp, int) or exp <= provider.now():
         raise TokenRejected("expired")
@@ -58,6 +46,30 @@ async def validate_access_token(provider: Provider, token: str) -> AccessToken:
     if "delegation_id" in claims or "act" in claims:
         delegated = await _delegation_holds(provider, claims, grant)
     return AccessToken(claims, grant, delegated)
+
+
+def _verified_claims(provider: Provider, token: str) -> dict[str, Any]:
+    """The claims of one of our access tokens: signature (by a key we still publish), `typ` and issuer checked,
+    here or at an earlier use of the same token (`Provider.verified`)."""
+    known = provider.verified.get(token)
+    if known is not None and provider.keystore.by_kid(known[0]) is not None:
+        return known[1]
+    try:
+        kid = unverified_header(token).get("kid")
+    except JoseFailure as exc:
+        raise TokenRejected(exc.reason) from None
+    key = provider.keystore.by_kid(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise TokenRejected("unknown kid")
+    try:
+        _header, claims = verify_jwt(token, key, algorithms=[key.alg], typ="at+jwt")
+    except JoseFailure as exc:
+        raise TokenRejected(exc.reason) from None
+    if claims.get("iss") != provider.config.issuer:
+        raise TokenRejected("wrong issuer")
+    assert isinstance(kid, str)
+    provider.verified.put(token, kid, claims)
+    return claims
 
 
 async def _delegation_holds(provider: Provider, claims: dict[str, Any], grant: Grant | None) -> Delegated:

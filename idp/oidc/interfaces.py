@@ -23,10 +23,10 @@ class GrantStore(Protocol):
 
     async def get(self, grant_id: str) -> Grant | None: ...
 
-    async def use_refresh_token(self, token_hash: str, now: float) -> RefreshOutcome:
-        """Atomically mark the token used. A second call for the same token returns status `reused`."""
-
-    async def add_refresh_token(self, grant_id: str, client_id: str, token_hash: str, expires_at: float) -> None: ...
+    async def rotate_refresh_token(self, token_hash: str, now: float, successor_hash: str,
+                                   successor_expires_at: float) -> RefreshOutcome:
+        """In one transaction: mark the token used, atomically (a second call for the same token returns status
+        `reused`), and, when the outcome is `live`, store its successor (hash only) in the same grant."""
 
     async def find_refresh_token(self, token_hash: str) -> RefreshOutcome:
         """Read-only lookup for introspection and revocation."""

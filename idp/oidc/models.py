@@ -147,12 +147,17 @@ class Delegated:
 
 @dataclass(frozen=True, slots=True)
 class RefreshOutcome:
-    """Result of atomically marking a refresh token used. `status`: ok | reused | unknown."""
+    """A refresh token looked up, or atomically marked used. `status`: ok | reused | unknown."""
 
     status: str
     grant: Grant | None = None
     client_id: str | None = None
     expires_at: float = 0.0
+
+    def live(self, now: float) -> bool:
+        """Unused (or used just now by this call), unexpired, and its grant neither revoked nor expired."""
+        return (self.status == "ok" and self.grant is not None and not self.grant.revoked
+                and self.expires_at > now and self.grant.expires_at > now)
 
 
 @dataclass(frozen=True, slots=True)

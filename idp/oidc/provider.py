@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from idp.oidc import paths
 from idp.oidc.assurance import ACR_LEVELS
@@ -72,6 +73,30 @@ class ProviderKeys:
     token_hash: bytes
 
 
+class VerifiedTokens:
+    """Access tokens this process has verified (signature, `typ`, issuer), with their claims and `kid`.
+
+    Userinfo and introspection see the same token many times over its life (a portal calls userinfo per page;
+    a resource server introspects per request), and an ES256 verification is most of what such a call costs.
+    Only the exact token string that was verified is found here, and its key must still be published for the
+    entry to count; expiry and revocation are still checked at every use. First in, first out past `size`.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._entries: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def get(self, token: str) -> tuple[str, dict[str, Any]] | None:
+        return self._entries.get(token)
+
+    def put(self, token: str, kid: str, claims: dict[str, Any]) -> None:
+        if self._size <= 0:
+            return
+        if len(self._entries) >= self._size:
+            del self._entries[next(iter(self._entries))]
+        self._entries[token] = (kid, claims)
+
+
 @dataclass(slots=True)
 class Provider:
     config: ProviderConfig
@@ -86,6 +111,8 @@ class Provider:
     clock: Callable[[], float] = field(default=time.time)
     # Set by the delegation domain when it is on (idp/delegation/views.py).
     delegations: DelegationPort | None = None
+    # Our access tokens whose signature, type and issuer were checked here already (idp/oidc/access.py).
+    verified: VerifiedTokens = field(default_factory=lambda: VerifiedTokens())
 
     def now(self) -> int:
         return int(self.clock())

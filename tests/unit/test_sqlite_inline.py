@@ -110,7 +110,7 @@ async def test_the_process_write_queue_has_a_bounded_wait(tmp_path: Path) -> Non
     held = asyncio.create_task(holder())
     await started.wait()
     try:
-        with pytest.raises(StorageUnavailable, match="no write turn within 0.2 s"):
+        with pytest.raises(StorageUnavailable, match=r"no write turn within 0\.2 s"):
             async with database.transaction():
                 pass
     finally:

@@ -34,20 +34,22 @@ async def grant_rights(provider: Provider, grant: Grant, *, grant_type: str, ip:
 
 
 async def mint_tokens(provider: Provider, client: Client, grant: Grant, *, nonce: str | None,
-                      with_refresh: bool, grant_type: str, ip: str = "",
-                      with_id_token: bool = True) -> tuple[dict[str, Any], str | None]:
+                      with_refresh: bool, grant_type: str, ip: str = "", with_id_token: bool = True,
+                      rights: Delegated | None = None,
+                      refresh_token: str | None = None) -> tuple[dict[str, Any], str | None]:
     """Build the token response. Returns it with the new refresh token's hash (to store), if any.
 
     Acting under a delegation, the access token is the principal's (`sub`, narrowed scopes, `act`,
     `delegation_id`, a lifetime within the delegation's) and the ID token stays the actor's, with a
-    `delegation` claim."""
+    `delegation` claim. `rights`: the delegation's answer, when the caller has just asked it (else asked here).
+    `refresh_token`: the one to return, already stored by the caller (rotation), instead of a new one."""
     actor_sub = subject_for(provider, client, grant.account_id)
     subject, scopes, ttl = actor_sub, grant.scopes, None
     access_extra: dict[str, Any] = {}
     id_extra: dict[str, Any] = {}
     delegated = None
     if grant.delegation_id is not None:
-        delegated = await grant_rights(provider, grant, grant_type=grant_type, ip=ip)
+        delegated = rights or await grant_rights(provider, grant, grant_type=grant_type, ip=ip)
         subject = subject_for(provider, client, delegated.principal_id)
         scopes = narrowed(grant.scopes, delegated)
         ttl = max(1, int(delegated.until - provider.clock()))
@@ -74,7 +76,7 @@ async def mint_tokens(provider: Provider, client: Client, grant: Grant, *, nonce
                               scopes=list(scopes), grant_type=grant_type, grant_id=grant.id)
     refresh_hash = None
     if with_refresh:
-        refresh_token = random_token()
+        refresh_token = refresh_token or random_token()
         refresh_hash = token_hash(provider, refresh_token)
         response["refresh_token"] = refresh_token
     return response, refresh_hash

@@ -70,15 +70,28 @@ async def test_a_kept_row_serves_until_changed_is_called(rig: Rig, store: Epheme
         await first.check(delegation, bob, None, rig.clock.now)
 
 
-async def test_an_account_locked_elsewhere_is_seen_once_changed_is_called(rig: Rig, store: EphemeralStore) -> None:
-    first, second = process(rig, store), process(rig, store)
+async def test_an_account_locked_in_any_transaction_is_seen_at_once(rig: Rig, store: EphemeralStore) -> None:
+    """Kept rows join accounts: a transaction writing the accounts table renews the stamp when it commits
+    (Database.after_commit), whichever service wrote it."""
+    first, _second = process(rig, store), process(rig, store)
     delegation, alice, bob = await proxy(rig, first)
     await first.check(delegation, bob, None, rig.clock.now)
     async with rig.db.transaction() as session:
         await session.execute(update(Account).where(Account.id == alice).values(status="locked"))
-    await second.changed()
     with pytest.raises(errors.AccountInactive):
         await first.check(delegation, bob, None, rig.clock.now)
+
+
+async def test_the_delegations_offered_are_kept_until_a_change_and_still_dated(rig: Rig,
+                                                                               store: EphemeralStore) -> None:
+    first, second = process(rig, store), process(rig, store)
+    delegation, _alice, bob = await proxy(rig, first)
+    assert [view.id for view in await first.active_for(bob, rig.clock.now)] == [delegation]
+    view = (await first.active_for(bob, rig.clock.now))[0]
+    assert view.valid_until is not None
+    assert await first.active_for(bob, view.valid_until) == []  # past its end: not offered, kept or not
+    await second.revoke(delegation, ADMIN, "ended")
+    assert await first.active_for(bob, rig.clock.now) == []
 
 
 async def test_without_keeping_every_check_reads_the_database(rig: Rig, store: EphemeralStore) -> None:
