@@ -125,11 +125,12 @@ class DelegationService:
         self._held: StampedCache[_Held] = StampedCache(store, "delegation", max_age=check_cache_seconds,
                                                        max_items=_CHECK_CACHE_MAX)
         self.clock = clock
-        # Both join accounts (status, birth date): any transaction writing accounts makes them stale too.
+        # Any transaction writing delegations, or the accounts they join (status, birth date), makes both stale,
+        # whichever code wrote them; `changed()` remains for writes the ORM does not see (raw SQL).
         db.after_commit.append(self._written)
 
     async def _written(self, tables: frozenset[str]) -> None:
-        if Account.__tablename__ in tables:
+        if not tables.isdisjoint((Account.__tablename__, Delegation.__tablename__)):
             await self._kept.committed()
 
     @property

@@ -1,6 +1,6 @@
 """`DelegationService.check` keeps the rows it read while the shared stamp says they are current: a change made
-through the service in any process ends every kept row at once; changes made elsewhere need `changed()` (or wait
-`check_cache_seconds`). Two services over one database and one store stand for two processes (on PostgreSQL the
+through the service, or any ORM write to delegations or accounts in a `Database.transaction()`, in any process,
+ends every kept row at once; raw SQL needs `changed()` (or waits `check_cache_seconds`). Two services over one database and one store stand for two processes (on PostgreSQL the
 store is Redis, as in production)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import secrets
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from idp.accounts.models import Account
 from idp.db import Database
@@ -45,8 +45,20 @@ async def proxy(rig: Rig, service: DelegationService) -> tuple[str, str, str]:
 
 
 async def revoke_behind_the_service(rig: Rig, delegation_id: str) -> None:
+    """Raw SQL, which no ORM hook sees (as a hand edit or another program would write)."""
     async with rig.db.transaction() as session:
-        await session.execute(update(Delegation).where(Delegation.id == delegation_id).values(status="revoked"))
+        await session.execute(text("UPDATE delegations SET status = 'revoked' WHERE id = :id"), {"id": delegation_id})
+
+
+async def test_an_orm_write_to_delegations_in_any_transaction_is_seen_at_once(rig: Rig,
+                                                                                store: EphemeralStore) -> None:
+    first = process(rig, store)
+    delegation, _alice, bob = await proxy(rig, first)
+    await first.check(delegation, bob, None, rig.clock.now)
+    async with rig.db.transaction() as session:
+        await session.execute(update(Delegation).where(Delegation.id == delegation).values(status="revoked"))
+    with pytest.raises(errors.DelegationRevoked):
+        await first.check(delegation, bob, None, rig.clock.now)
 
 
 async def test_a_revocation_in_one_process_ends_the_check_kept_by_another(rig: Rig, store: EphemeralStore) -> None:
