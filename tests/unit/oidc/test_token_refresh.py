@@ -88,6 +88,21 @@ async def test_scope_cannot_be_widened(env: Env) -> None:
     assert (await refresh(env, issued["refresh_token"])).status_code == 200
 
 
+async def test_a_locked_account_refuses_refresh_without_consuming_the_token(env: Env) -> None:
+    await setup(env)
+    issued = await tokens(env)
+    account = await env.container.accounts.by_username("alice")
+    assert account is not None
+    await env.container.accounts.lock(account.id)
+    response = await refresh(env, issued["refresh_token"])
+    assert_json_error(response, "invalid_grant", "the account is no longer active")
+    # Unlocked, the same token still works once: the refusal did not make its next use look like a reuse.
+    await env.container.accounts.unlock(account.id)
+    assert (await refresh(env, issued["refresh_token"])).status_code == 200
+    assert_json_error(await refresh(env, issued["refresh_token"]), "invalid_grant",
+                      "refresh token was already used; the grant is revoked")
+
+
 async def test_refresh_token_idle_expiry(env: Env) -> None:
     await setup(env)
     issued = await tokens(env)
