@@ -167,6 +167,8 @@ class Database:
                               if url.startswith("sqlite") else self.engine)
         self._write_sessions = async_sessionmaker(self._write_engine, expire_on_commit=False,
                                                   sync_session_class=_WriteSession)
+        path = make_url(url).database if url.startswith("sqlite") else None
+        self._checkpointer = sqlite_inline.Checkpointer(path) if path and path != ":memory:" else None
         self.before_commit: list[Callable[[AsyncSession], Awaitable[None]]] = []
         self.after_commit: list[Callable[[frozenset[str]], Awaitable[None]]] = []
 
@@ -208,6 +210,8 @@ class Database:
                 _OPEN_TRANSACTION.reset(token)
         # Committed. What follows must not undo that in the caller's eyes: a failure is logged, and the caches
         # it concerns fall back on their bounded keeping time.
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
         written = frozenset(session.info.get("mandat_written", ()))
         pending = [hook() for hook in session.info.get("mandat_when_committed", ())]
         pending += [notify(written) for notify in self.after_commit] if written else []
@@ -257,6 +261,8 @@ class Database:
         return self.url.startswith("sqlite")
 
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
         await self.engine.dispose()
         if self._write_engine is not self.engine:
             await self._write_engine.dispose()

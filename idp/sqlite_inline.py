@@ -14,6 +14,10 @@ What running on the loop's thread changes, and why it is safe here:
   it, and on "database is locked" yields to the loop and asks again, until `wait` seconds have passed. Inside
   one process, `Database` already queues writers on an asyncio lock; this is for another process (the CLI) or
   another worker writing at the same moment. Reads in WAL mode never wait for a writer.
+- Committing into the WAL costs no fsync (synchronous=NORMAL), but SQLite's automatic checkpoint, which copies
+  the WAL into the database file and fsyncs it, would run inside some commit, on the loop. It is off on these
+  connections (`wal_autocheckpoint=0`); `Checkpointer` runs it on a worker thread instead, at most once a second
+  after a write, PASSIVE (it never waits for, nor blocks, readers and writers).
 - The connection is made and used on the loop's thread; `check_same_thread=False` only keeps SQLite from
   refusing a pooled connection closed by a garbage collector on another thread.
 
@@ -23,15 +27,19 @@ SQLAlchemy's aiosqlite dialect drives this class exactly as it drives aiosqlite'
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
+from urllib.parse import quote
 
 import aiosqlite
 from sqlalchemy.util import await_only
 
 from idp.errors import StorageUnavailable
+
+log = logging.getLogger("mandat.db")
 
 # How long a busy-timeout-free connection waits for SQLite to answer a read that met a checkpoint or recovery
 # (WAL readers wait only there): SQLite's handler sleeps, which is tolerable for such a rare, brief case.
@@ -88,7 +96,9 @@ def connector(path: str, *,
     """The `async_creator` for `create_async_engine`: inline connections to the SQLite file at `path`."""
 
     def connect() -> sqlite3.Connection:
-        return sqlite3.connect(path, timeout=timeout_ms / 1000, check_same_thread=False)
+        connection = sqlite3.connect(path, timeout=timeout_ms / 1000, check_same_thread=False)
+        connection.execute("PRAGMA wal_autocheckpoint=0")  # see Checkpointer
+        return connection
 
     async def create() -> InlineConnection:
         return await InlineConnection(connect)._connect()
@@ -120,3 +130,38 @@ def begin_immediate(driver_connection: Any, wait: float) -> None:
             pause = min(pause * 2, _LONGEST_PAUSE)
     finally:
         raw.execute(f"PRAGMA busy_timeout = {READ_BUSY_TIMEOUT_MS}")
+
+
+class Checkpointer:
+    """Copies the WAL into the database file on a worker thread, off the event loop (see the module docstring)."""
+
+    def __init__(self, path: str, *, every: float = 1.0) -> None:
+        self._path = path
+        self._every = every
+        self._last = 0.0
+        self._running: asyncio.Future[None] | None = None
+
+    def committed(self) -> None:
+        """A write transaction committed: checkpoint if none ran in the last `every` seconds."""
+        now = time.monotonic()
+        if (self._running is None or self._running.done()) and now - self._last >= self._every:
+            self._last = now
+            self._running = asyncio.ensure_future(asyncio.to_thread(self._checkpoint))
+
+    def _checkpoint(self) -> None:
+        # mode=rw: never create the file (it may have been removed since, as a test's temporary folder is).
+        try:
+            connection = sqlite3.connect(f"file:{quote(self._path)}?mode=rw", uri=True,
+                                         timeout=READ_BUSY_TIMEOUT_MS / 1000)
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                connection.close()
+        except sqlite3.Error as exc:  # the next commit tries again; SQLite's WAL stays correct meanwhile
+            log.warning("SQLite checkpoint of %s failed: %s", self._path, exc)
+
+    async def close(self) -> None:
+        """Wait for a checkpoint under way, then run a last one (the WAL stays small between runs)."""
+        if self._running is not None:
+            await asyncio.gather(self._running, return_exceptions=True)
+        await asyncio.to_thread(self._checkpoint)

@@ -1,7 +1,7 @@
 """`DelegationService.check` keeps the rows it read while the shared stamp says they are current: a change made
 through the service, or any ORM write to delegations or accounts in a `Database.transaction()`, in any process,
-ends every kept row at once; raw SQL needs `changed()` (or waits `check_cache_seconds`). Two services over one database and one store stand for two processes (on PostgreSQL the
-store is Redis, as in production)."""
+ends every kept row at once; raw SQL needs `changed()` (or waits `check_cache_seconds`). Two services over one
+database and one store stand for two processes (on PostgreSQL the store is Redis, as in production)."""
 
 from __future__ import annotations
 
