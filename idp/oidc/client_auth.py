@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 from urllib.parse import unquote_plus
 
@@ -26,7 +25,7 @@ MAX_ASSERTION_LIFETIME = 300
 
 
 def hash_client_secret(key: bytes, secret: str) -> str:
-    return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(key, secret.encode(), "sha256").hex()
 
 
 def _basic_credentials(header: str) -> tuple[str, str]:

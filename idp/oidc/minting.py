@@ -6,6 +6,7 @@ Opaque values (codes, refresh tokens) are 256-bit random strings; only their key
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -23,7 +24,7 @@ def random_token(prefix: str = "") -> str:
 
 def token_hash(provider: Provider, value: str) -> str:
     """Keyed hash used as the storage key of codes and refresh tokens (a DB leak yields nothing usable)."""
-    return hmac.new(provider.keys.token_hash, value.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(provider.keys.token_hash, value.encode(), "sha256").hex()
 
 
 def b64url(raw: bytes) -> str:
@@ -39,17 +40,22 @@ def half_hash(value: str) -> str:
 def sector_of(client: Client) -> str:
     if client.sector_identifier:
         return client.sector_identifier
-    hosts = {urlsplit(uri).hostname or "" for uri in client.redirect_uris}
+    return _host_sector(client.redirect_uris, client.client_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def _host_sector(redirect_uris: tuple[str, ...], client_id: str) -> str:
+    """Computed once per registration (every token and userinfo answer asks it)."""
+    hosts = {urlsplit(uri).hostname or "" for uri in redirect_uris}
     # Registration refuses several hosts without a sector identifier, so this is one host.
-    return sorted(hosts)[0] if hosts else client.client_id
+    return sorted(hosts)[0] if hosts else client_id
 
 
 def subject_for(provider: Provider, client: Client, account_id: str) -> str:
     """Pairwise per sector by default (OIDC Core §8.1), so portals cannot correlate people."""
     if client.subject_type == "public":
         return account_id
-    mac = hmac.new(provider.keys.pairwise, f"{sector_of(client)}|{account_id}".encode(), hashlib.sha256)
-    return b64url(mac.digest())
+    return b64url(hmac.digest(provider.keys.pairwise, f"{sector_of(client)}|{account_id}".encode(), "sha256"))
 
 
 def issue_access_token(
