@@ -8,23 +8,23 @@ from pathlib import Path
 
 import pytest
 
-from idp.oidc.access import TokenRejected, validate_access_token
-from idp.oidc.provider import VerifiedTokens
+from idp.oidc.access import AccessToken, TokenRejected, validate_access_token
+from idp.oidc.provider import Provider, VerifiedTokens
 from tests.conftest import Env
 from tests.unit.oidc.flows import tokens
 
 
-async def issued_token(env: Env) -> str:
+async def validated_once(env: Env) -> tuple[Provider, str, AccessToken]:
+    """An access token issued, then validated once (so now remembered), with its provider and validation."""
     await env.add_client()
     await env.add_account()
     token: str = (await tokens(env))["access_token"]
-    return token
+    provider = env.container.provider
+    return provider, token, await validate_access_token(provider, token)
 
 
 async def test_a_verified_token_is_remembered_and_still_expires(env: Env) -> None:
-    token = await issued_token(env)
-    provider = env.container.provider
-    access = await validate_access_token(provider, token)
+    provider, token, access = await validated_once(env)
     remembered = provider.verified.get(token)
     assert remembered is not None and remembered[1] is access.claims
     start = provider.clock()
@@ -34,9 +34,7 @@ async def test_a_verified_token_is_remembered_and_still_expires(env: Env) -> Non
 
 
 async def test_a_remembered_token_whose_grant_is_revoked_is_refused(env: Env) -> None:
-    token = await issued_token(env)
-    provider = env.container.provider
-    access = await validate_access_token(provider, token)
+    provider, token, access = await validated_once(env)
     assert access.grant is not None
     await provider.grants.revoke(access.grant.id, "test")
     with pytest.raises(TokenRejected, match="grant revoked"):
@@ -45,9 +43,7 @@ async def test_a_remembered_token_whose_grant_is_revoked_is_refused(env: Env) ->
 
 async def test_a_remembered_token_whose_key_is_withdrawn_is_refused(env: Env) -> None:
     """A key removed from the key folder (say, compromised) takes its remembered tokens with it."""
-    token = await issued_token(env)
-    provider = env.container.provider
-    await validate_access_token(provider, token)
+    provider, token, _access = await validated_once(env)
     kid = provider.verified.get(token)[0]  # type: ignore[index]
     provider.keystore.rotate(activation_delay=0)
     (Path(env.settings.keys_dir) / "signing" / f"{kid}.json").unlink()
@@ -57,9 +53,7 @@ async def test_a_remembered_token_whose_key_is_withdrawn_is_refused(env: Env) ->
 
 
 async def test_a_changed_token_is_not_found_and_fails_its_signature(env: Env) -> None:
-    token = await issued_token(env)
-    provider = env.container.provider
-    await validate_access_token(provider, token)
+    provider, token, _access = await validated_once(env)
     header, payload, signature = token.split(".")
     forged = f"{header}.{payload}.{signature[:-2]}{'AA' if signature[-2:] != 'AA' else 'BB'}"
     with pytest.raises(TokenRejected):
