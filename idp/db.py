@@ -113,7 +113,7 @@ def open_transaction() -> AsyncSession | None:
 
 class _WriteSession(Session):
     """The session class of `Database.transaction()`: it notes in `info["mandat_written"]` the tables its flushes
-    and ORM UPDATE/DELETE statements wrote, for `Database.after_commit`."""
+    and UPDATE/DELETE/INSERT statements wrote, for `Database.after_commit`."""
 
 
 @event.listens_for(_WriteSession, "after_flush")
