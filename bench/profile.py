@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +36,22 @@ from bench.run import WRK_BUILDERS, discover, key_set, parse_args
 _LINE = re.compile(r":\d+\)$")
 
 
+def _stacks(collapsed: Path) -> Iterator[tuple[list[str], int]]:
+    """The (frames, sample count) pairs of py-spy's collapsed stacks ("a;b;c N"), skipping empty stacks."""
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack:
+            yield stack.split(";"), int(count)
+
+
 def summarise(collapsed: Path, top: int = 25) -> str:
     """Inclusive and own sample counts per function from py-spy's collapsed stacks ("a;b;c N")."""
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        n = int(count)
+    for stack, n in _stacks(collapsed):
         total += n
-        frames = [_LINE.sub(")", frame) for frame in stack.split(";")]  # per function, not per line
+        frames = [_LINE.sub(")", frame) for frame in stack]  # per function, not per line
         for frame in set(frames):
             inclusive[frame] += n
         own[frames[-1]] += n
@@ -144,14 +148,10 @@ def _flamegraph(collapsed: Path, svg: Path) -> None:
         return child  # type: ignore[return-value]
 
     total = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack:
-            continue
-        n = int(count)
+    for stack, n in _stacks(collapsed):
         total += n
         level: dict[str, object] = root
-        for frame in stack.split(";"):
+        for frame in stack:
             item = node(level, frame)
             item["n"] = int(item["n"]) + n  # type: ignore[call-overload]
             level = item["c"]  # type: ignore[assignment]
