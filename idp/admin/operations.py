@@ -97,23 +97,13 @@ class AdminOperations:
         account = await self._c.accounts.lock(account_id)
         await end_account_sessions(self._c.provider, account_id)
         revoked = await self._c.grants.revoke_for_account(account_id, "account_locked")
-        await self._delegations_changed()
         self._audit("admin:account:locked", by, subject=account_id, grants_revoked=len(revoked))
         return account
 
     async def unlock_account(self, by: By, account_id: str) -> Account:
         account = await self._c.accounts.unlock(account_id)
-        await self._delegations_changed()
         self._audit("admin:account:unlocked", by, subject=account_id)
         return account
-
-    async def _delegations_changed(self) -> None:
-        """An account's status is part of every delegation check: tokens acting for (or by) a locked person stop
-        at once in every process, not after the check's keeping time."""
-        from idp.delegation.service import DelegationService
-
-        if self._c.has_service(DelegationService):
-            await self._c.service(DelegationService).changed()
 
     async def revoke_sessions(self, by: By, account_id: str) -> int:
         """End every SSO session of the account and revoke every grant (refresh tokens; access tokens bound to

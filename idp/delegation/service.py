@@ -66,9 +66,9 @@ _Delegate = aliased(Account, name="delegate")
 # `check` keeps the rows it read, per process, while they are known current: every change made through this
 # service writes a new random stamp to the ephemeral store after it commits (Redis: shared by every process), and a
 # kept row counts only under the stamp that was current when it was read. So a revocation, a lapse, a consent
-# withdrawn take effect at the next check everywhere, at the cost of one store read. Changes made elsewhere
-# (an account's status, kind or birth date) reach kept rows within `check_cache_seconds`, or at once when their
-# code calls `DelegationService.changed()`.
+# withdrawn take effect at the next check everywhere, at the cost of one store read. So does any other
+# `Database.transaction()` writing delegations or accounts (an account's status, kind or birth date): see
+# `_written`. Raw SQL reaches kept rows within `check_cache_seconds`, or at once after `changed()`.
 _CHECK_CACHE_MAX = 50_000
 
 # The hot path: one primary-key probe joined to the two accounts by theirs.
